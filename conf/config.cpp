@@ -1,0 +1,397 @@
+// Parses and validates the JSON config. Validation never stops at the first problem: an
+// operator fixing a file wants every mistake in one go, each with its JSON path and line.
+#include "conf/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+
+#include "balancer/policy.h"
+#include "conf/json_lines.h"
+#include "conf/socket_address.h"
+
+namespace sluice::conf {
+namespace {
+
+// ordered_json keeps upstreams in file order, so errors and snapshot indices follow the file.
+using Json = nlohmann::ordered_json;
+
+constexpr uint32_t kMaxMs = 86'400'000;  // one day: anything longer is surely a typo
+
+std::string describe(const Json& value) {
+  if (value.is_object()) return value.empty() ? "an empty object" : "an object";
+  if (value.is_array()) return value.empty() ? "an empty array" : "an array";
+  std::string text = value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+std::string join(const std::vector<std::string_view>& names) {
+  std::string out;
+  for (std::string_view name : names) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+template <typename T>
+struct UintField {
+  std::string_view key;
+  uint32_t T::*member;
+  uint32_t min;
+  uint32_t max;
+};
+
+constexpr std::array<UintField<Timeouts>, 5> kTimeoutFields = {{
+    {"client_header_ms", &Timeouts::client_header_ms, 1, kMaxMs},
+    {"client_idle_ms", &Timeouts::client_idle_ms, 1, kMaxMs},
+    {"upstream_connect_ms", &Timeouts::upstream_connect_ms, 1, kMaxMs},
+    {"upstream_response_ms", &Timeouts::upstream_response_ms, 1, kMaxMs},
+    {"drain_ms", &Timeouts::drain_ms, 1, kMaxMs},
+}};
+
+constexpr std::array<UintField<Limits>, 3> kLimitFields = {{
+    {"request_line_bytes", &Limits::request_line_bytes, 256, 1'048'576},
+    {"header_bytes", &Limits::header_bytes, 1024, 1'048'576},
+    {"header_count", &Limits::header_count, 8, 10'000},
+}};
+
+// "*" may only stand for the first label ("*.example.com"). A port could never match, since
+// the request's port is stripped before comparing.
+bool valid_route_host(std::string_view host) {
+  const size_t star = host.find('*');
+  if (star != std::string_view::npos && (star != 0 || !host.starts_with("*.") || host.size() < 3 ||
+                                         host.find('*', 1) != std::string_view::npos))
+    return false;
+  return host.starts_with('[') || host.find(':') == std::string_view::npos;
+}
+
+class Validator {
+ public:
+  Validator(const LineIndex& lines, std::vector<ConfigError>& errors)
+      : lines_(lines), errors_(errors) {}
+
+  Config read(const Json& root);
+
+ private:
+  void fail(const std::string& path, std::string message) {
+    errors_.push_back(ConfigError{path, lines_.line_of(path), std::move(message)});
+  }
+  void expected(const std::string& path, std::string_view what, const Json& got) {
+    fail(path, "expected " + std::string(what) + ", got " + describe(got));
+  }
+  bool expect_object(const Json& value, const std::string& path);
+  void check_keys(const Json& object, const std::string& path,
+                  const std::vector<std::string_view>& known);
+  const Json* require(const Json& object, const std::string& path, std::string_view key);
+  void read_uint(const Json& object, const std::string& path, std::string_view key, uint32_t min,
+                 uint32_t max, uint32_t& out);
+  template <typename T, size_t N>
+  void read_fields(const Json& object, const std::string& path, T& out,
+                   const std::array<UintField<T>, N>& fields);
+  bool read_string(const Json& value, const std::string& path, std::string& out);
+  bool read_address(const Json& object, const std::string& path, SocketAddress& out);
+
+  void read_listeners(const Json& value, const std::string& path, Config& config);
+  void read_upstreams(const Json& value, const std::string& path, Config& config);
+  void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
+  void read_backend(const Json& value, const std::string& path, BackendConfig& backend);
+  void read_routes(const Json& value, const std::string& path, Config& config);
+  void read_route(const Json& value, const std::string& path, RouteConfig& route);
+
+  const LineIndex& lines_;
+  std::vector<ConfigError>& errors_;
+  std::vector<std::string> upstream_names_;  // every named upstream, valid or not
+};
+
+bool Validator::expect_object(const Json& value, const std::string& path) {
+  if (value.is_object()) return true;
+  expected(path, "an object", value);
+  return false;
+}
+
+// Unknown keys are errors, not warnings: a misspelt "wieght" would otherwise silently leave
+// the default in place.
+void Validator::check_keys(const Json& object, const std::string& path,
+                           const std::vector<std::string_view>& known) {
+  for (const auto& [key, value] : object.items()) {
+    if (is_comment_key(key)) continue;
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    fail(path + "/" + pointer_token(key),
+         "unknown key \"" + key + "\"; expected one of: " + join(known));
+  }
+}
+
+const Json* Validator::require(const Json& object, const std::string& path, std::string_view key) {
+  auto it = object.find(key);
+  if (it != object.end()) return &*it;
+  fail(path + "/" + pointer_token(key), "missing required key \"" + std::string(key) + "\"");
+  return nullptr;
+}
+
+void Validator::read_uint(const Json& object, const std::string& path, std::string_view key,
+                          uint32_t min, uint32_t max, uint32_t& out) {
+  auto it = object.find(key);
+  if (it == object.end()) return;
+  const std::string at = path + "/" + pointer_token(key);
+  const bool in_range =
+      it->is_number_unsigned() && it->get<uint64_t>() >= min && it->get<uint64_t>() <= max;
+  // A negative integer is never unsigned, so it lands here too.
+  if (!in_range) {
+    expected(at, "an integer " + std::to_string(min) + ".." + std::to_string(max), *it);
+    return;
+  }
+  out = static_cast<uint32_t>(it->get<uint64_t>());
+}
+
+template <typename T, size_t N>
+void Validator::read_fields(const Json& object, const std::string& path, T& out,
+                            const std::array<UintField<T>, N>& fields) {
+  if (!expect_object(object, path)) return;
+  std::vector<std::string_view> known;
+  for (const UintField<T>& field : fields) {
+    known.push_back(field.key);
+    read_uint(object, path, field.key, field.min, field.max, out.*field.member);
+  }
+  check_keys(object, path, known);
+}
+
+bool Validator::read_string(const Json& value, const std::string& path, std::string& out) {
+  if (!value.is_string()) {
+    expected(path, "a string", value);
+    return false;
+  }
+  out = value.get<std::string>();
+  return true;
+}
+
+bool Validator::read_address(const Json& object, const std::string& path, SocketAddress& out) {
+  const Json* value = require(object, path, "address");
+  if (value == nullptr) return false;
+  const std::string at = path + "/address";
+  std::string text;
+  if (!read_string(*value, at, text)) return false;
+  std::string problem;
+  std::optional<SocketAddress> parsed = parse_socket_address(text, &problem);
+  if (!parsed) {
+    expected(at, "a numeric address \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
+             *value);
+    errors_.back().message += " (" + problem + ")";
+    return false;
+  }
+  out = std::move(*parsed);
+  return true;
+}
+
+Config Validator::read(const Json& root) {
+  Config config;
+  if (!root.is_object()) {
+    expected("", "the config to be an object", root);
+    return config;
+  }
+  check_keys(root, "", {"workers", "listeners", "upstreams", "routes", "timeouts", "limits"});
+  read_uint(root, "", "workers", 0, 1024, config.workers);
+  if (const Json* v = require(root, "", "listeners")) read_listeners(*v, "/listeners", config);
+  if (const Json* v = require(root, "", "upstreams")) read_upstreams(*v, "/upstreams", config);
+  // Routes come after upstreams: they are checked against the upstream names.
+  if (const Json* v = require(root, "", "routes")) read_routes(*v, "/routes", config);
+  if (auto it = root.find("timeouts"); it != root.end())
+    read_fields(*it, "/timeouts", config.timeouts, kTimeoutFields);
+  if (auto it = root.find("limits"); it != root.end())
+    read_fields(*it, "/limits", config.limits, kLimitFields);
+  return config;
+}
+
+void Validator::read_listeners(const Json& value, const std::string& path, Config& config) {
+  if (!value.is_array() || value.empty()) {
+    expected(path, "an array of at least one listener", value);
+    return;
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string at = path + "/" + std::to_string(i);
+    if (!expect_object(value[i], at)) continue;
+    check_keys(value[i], at, {"address"});
+    ListenerConfig listener;
+    if (!read_address(value[i], at, listener.address)) continue;
+    // Compare the resolved bytes, so "0.0.0.0:80" and "0.0.0.0:080" count as one address.
+    for (size_t j = 0; j < config.listeners.size(); ++j) {
+      const SocketAddress& other = config.listeners[j].address;
+      if (other.length == listener.address.length &&
+          std::memcmp(&other.storage, &listener.address.storage, other.length) == 0) {
+        fail(at + "/address", "duplicate listener address \"" + listener.address.text +
+                                  "\" (already used by listener \"" + other.text + "\")");
+      }
+    }
+    config.listeners.push_back(std::move(listener));
+  }
+}
+
+void Validator::read_upstreams(const Json& value, const std::string& path, Config& config) {
+  if (!expect_object(value, path)) return;
+  for (const auto& [name, upstream_value] : value.items()) {
+    if (is_comment_key(name)) continue;
+    const std::string at = path + "/" + pointer_token(name);
+    upstream_names_.push_back(name);
+    if (name.empty()) fail(at, "an upstream name must not be empty");
+    UpstreamConfig upstream;
+    upstream.name = name;
+    read_upstream(upstream_value, at, upstream);
+    config.upstreams.push_back(std::move(upstream));
+  }
+  if (upstream_names_.empty()) fail(path, "expected at least one upstream, got none");
+}
+
+void Validator::read_upstream(const Json& value, const std::string& path,
+                              UpstreamConfig& upstream) {
+  if (!expect_object(value, path)) return;
+  check_keys(value, path, {"balance", "backends", "keepalive", "keepalive_timeout_ms", "retries"});
+  if (auto it = value.find("balance"); it != value.end()) {
+    const std::string at = path + "/balance";
+    if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance))
+      expected(at, "a balancing policy (one of: " + join(balancer::policy_names()) + ")", *it);
+  }
+  read_uint(value, path, "keepalive", 0, 10'000, upstream.keepalive);
+  read_uint(value, path, "keepalive_timeout_ms", 1, kMaxMs, upstream.keepalive_timeout_ms);
+  read_uint(value, path, "retries", 0, 10, upstream.retries);
+  const Json* backends = require(value, path, "backends");
+  if (backends == nullptr) return;
+  const std::string at = path + "/backends";
+  if (!backends->is_array() || backends->empty()) {
+    expected(at, "an array of at least one backend", *backends);
+    return;
+  }
+  for (size_t i = 0; i < backends->size(); ++i) {
+    BackendConfig backend;
+    read_backend((*backends)[i], at + "/" + std::to_string(i), backend);
+    upstream.backends.push_back(std::move(backend));
+  }
+}
+
+void Validator::read_backend(const Json& value, const std::string& path, BackendConfig& backend) {
+  if (!expect_object(value, path)) return;
+  check_keys(value, path, {"address", "weight", "backup"});
+  read_address(value, path, backend.address);
+  read_uint(value, path, "weight", 1, 256, backend.weight);
+  if (auto it = value.find("backup"); it != value.end()) {
+    if (it->is_boolean()) {
+      backend.backup = it->get<bool>();
+    } else {
+      expected(path + "/backup", "true or false", *it);
+    }
+  }
+}
+
+void Validator::read_routes(const Json& value, const std::string& path, Config& config) {
+  if (!value.is_array() || value.empty()) {
+    expected(path, "an array of at least one route", value);
+    return;
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    RouteConfig route;
+    read_route(value[i], path + "/" + std::to_string(i), route);
+    config.routes.push_back(std::move(route));
+  }
+}
+
+void Validator::read_route(const Json& value, const std::string& path, RouteConfig& route) {
+  if (!expect_object(value, path)) return;
+  check_keys(value, path, {"host", "path_prefix", "upstream"});
+  if (auto it = value.find("host"); it != value.end()) {
+    const std::string at = path + "/host";
+    if (read_string(*it, at, route.host) && !valid_route_host(route.host))
+      expected(at, "a host name without a port, such as \"example.com\" or \"*.example.com\"", *it);
+  }
+  if (auto it = value.find("path_prefix"); it != value.end()) {
+    const std::string at = path + "/path_prefix";
+    if (read_string(*it, at, route.path_prefix) && !route.path_prefix.starts_with('/'))
+      expected(at, "a path starting with \"/\"", *it);
+  }
+  const Json* upstream = require(value, path, "upstream");
+  if (upstream == nullptr || !read_string(*upstream, path + "/upstream", route.upstream)) return;
+  if (std::find(upstream_names_.begin(), upstream_names_.end(), route.upstream) ==
+      upstream_names_.end()) {
+    std::vector<std::string_view> names(upstream_names_.begin(), upstream_names_.end());
+    expected(path + "/upstream", "the name of an upstream (one of: " + join(names) + ")",
+             *upstream);
+  }
+}
+
+// nlohmann's message starts with its own "[json.exception...] parse error at line L, column C:"
+// prefix; keep only the reason, since the line and column are ours.
+std::string parse_error_reason(const char* what) {
+  std::string_view text = what;
+  const size_t column = text.find("column ");
+  const size_t colon = column == std::string_view::npos ? column : text.find(": ", column);
+  if (colon != std::string_view::npos) text.remove_prefix(colon + 2);
+  return std::string(text);
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+  std::string out;
+  if (line > 0) out += "line " + std::to_string(line) + ": ";
+  if (!path.empty()) out += path + ": ";
+  out += message;
+  return out;
+}
+
+ParseResult parse_config(std::string_view json_text) {
+  ParseResult result;
+  Json root;
+  try {
+    root = Json::parse(json_text);
+  } catch (const Json::parse_error& e) {
+    // e.byte counts the characters read, so the offending one is at byte - 1.
+    const TextPosition at = position_of(json_text, e.byte == 0 ? 0 : e.byte - 1);
+    result.errors.push_back(ConfigError{"", at.line,
+                                        "invalid JSON at column " + std::to_string(at.column) +
+                                            ": " + parse_error_reason(e.what())});
+    return result;
+  }
+  const LineIndex lines(json_text);
+  for (const DuplicateKey& dup : lines.duplicates()) {
+    result.errors.push_back(
+        ConfigError{dup.pointer, dup.line,
+                    "duplicate key (also on line " + std::to_string(dup.first_line) + ")"});
+  }
+  Config config = Validator(lines, result.errors).read(root);
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+ParseResult load_config_file(const std::string& file_path) {
+  ParseResult result;
+  const int fd = ::open(file_path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string text;
+  int error = fd < 0 ? errno : 0;
+  char buffer[65536];
+  while (error == 0) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      text.append(buffer, static_cast<size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      error = errno;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  if (error != 0) {
+    result.errors.push_back(ConfigError{
+        "", 0, "cannot read config file \"" + file_path + "\": " + std::strerror(error)});
+    return result;
+  }
+  return parse_config(text);
+}
+
+}  // namespace sluice::conf

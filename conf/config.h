@@ -1,0 +1,89 @@
+// The config file's content as plain, validated values. conf/ parses JSON into a Config and
+// reports every problem with its JSON path and line; nothing here touches sockets or threads.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::conf {
+
+// A numeric "host:port" (IPv4, or [IPv6]:port), resolved when the config is parsed.
+struct SocketAddress {
+  std::string text;
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
+struct ListenerConfig {
+  SocketAddress address;
+};
+
+struct BackendConfig {
+  SocketAddress address;
+  uint32_t weight = 1;  // 1..256
+  bool backup = false;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string balance = "round_robin";
+  std::vector<BackendConfig> backends;
+  uint32_t keepalive = 64;            // idle connections kept per backend, per worker
+  uint32_t keepalive_timeout_ms = 60000;  // an idle pooled connection is closed after this
+  uint32_t retries = 1;                   // other backends tried after a failed connect
+};
+
+struct RouteConfig {
+  std::string host;               // empty: any host; "*.example.com": any subdomain
+  std::string path_prefix = "/";  // matched against the request target's path
+  std::string upstream;           // name of an entry in Config::upstreams
+};
+
+struct Timeouts {
+  uint32_t client_header_ms = 10000;     // whole request head must arrive within this
+  uint32_t client_idle_ms = 60000;       // keep-alive wait for the next request
+  uint32_t upstream_connect_ms = 2000;
+  uint32_t upstream_response_ms = 60000; // response head, and any silence while reading it
+  uint32_t drain_ms = 30000;             // SIGTERM waits this long for in-flight requests
+};
+
+struct Limits {
+  uint32_t request_line_bytes = 8192;   // 414 beyond
+  uint32_t header_bytes = 32768;        // 431 beyond
+  uint32_t header_count = 100;          // 431 beyond
+};
+
+struct Config {
+  uint32_t workers = 0;  // 0: one per core
+  std::vector<ListenerConfig> listeners;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+  Timeouts timeouts;
+  Limits limits;
+};
+
+// One problem found in a config file: where (JSON path and line) and what was expected.
+struct ConfigError {
+  std::string path;  // JSON pointer, e.g. "/upstreams/app/backends/1/address"
+  int line = 0;      // 1-based; 0 when unknown
+  std::string message;
+  std::string to_string() const;  // "line 7: /upstreams/app/backends/1/address: expected ..."
+};
+
+struct ParseResult {
+  std::optional<Config> config;  // set only when errors is empty
+  std::vector<ConfigError> errors;
+};
+
+ParseResult parse_config(std::string_view json_text);
+ParseResult load_config_file(const std::string& file_path);
+
+// Parses "1.2.3.4:80" or "[::1]:80"; nullopt when it is not a numeric address with a port.
+std::optional<SocketAddress> parse_socket_address(std::string_view text);
+
+}  // namespace sluice::conf

@@ -1,0 +1,40 @@
+// An immutable Snapshot: everything a request needs from config, shared by all workers through
+// a shared_ptr. A request keeps the snapshot it started with, so a reload never changes a
+// request halfway; backends keep their live state across reloads when name and address stay.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "balancer/backend.h"
+#include "conf/config.h"
+
+namespace sluice::conf {
+
+struct Upstream {
+  balancer::Pool pool;
+  UpstreamConfig settings;
+};
+
+struct Route {
+  RouteConfig config;
+  size_t upstream = 0;  // index into Snapshot::upstreams
+};
+
+struct Snapshot {
+  Config config;
+  std::vector<Upstream> upstreams;
+  std::vector<Route> routes;
+  uint64_t generation = 0;
+
+  // First route (in config order) whose host and path prefix match; nullptr when none does.
+  // `host` may carry a port, which is ignored; matching is case-insensitive on the host.
+  const Route* match(std::string_view host, std::string_view path) const;
+};
+
+// Builds a snapshot from a validated config. Backend states are carried over from `previous`
+// for every backend whose upstream name and address are unchanged.
+std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* previous);
+
+}  // namespace sluice::conf

@@ -1,0 +1,50 @@
+// Pooled, reference-counted read buffers. A read lands in a Block from the worker's pool; body
+// bytes are forwarded as Slices that point into it, so a body is never copied, and the Block
+// returns to the pool when the last write that uses it completes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace sluice::core {
+
+class BlockPool;
+
+struct Block {
+  BlockPool* pool;
+  uint32_t refs;
+  uint32_t size;
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+};
+
+void block_ref(Block* block);
+void block_unref(Block* block);
+
+// A counted reference to bytes inside a Block.
+struct Slice {
+  Block* block = nullptr;
+  const char* data = nullptr;
+  size_t length = 0;
+};
+
+class BlockPool {
+ public:
+  explicit BlockPool(uint32_t block_size = 64 * 1024, size_t max_free = 256);
+  ~BlockPool();
+  BlockPool(const BlockPool&) = delete;
+  BlockPool& operator=(const BlockPool&) = delete;
+
+  Block* acquire();  // refs == 1
+  // A block of at least `size` bytes: pooled when it fits, a one-off allocation otherwise.
+  Block* acquire(size_t size);
+  void recycle(Block* block);
+  uint32_t block_size() const { return block_size_; }
+
+ private:
+  uint32_t block_size_;
+  size_t max_free_;
+  std::vector<Block*> free_;
+};
+
+}  // namespace sluice::core

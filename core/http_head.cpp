@@ -1,0 +1,109 @@
+// Storage and lookups for parsed message heads.
+#include "core/http_head.h"
+
+#include <strings.h>
+
+namespace sluice::core {
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+static std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool list_contains(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    if (equals_ignore_case(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void MessageHead::clear() {
+  bytes_.clear();
+  fields_.clear();
+  target_offset_ = target_length_ = 0;
+  method = 0;
+  version_major = version_minor = 1;
+  status = 0;
+  framing = Framing::kNone;
+  content_length = 0;
+  keep_alive = true;
+  upgrade = false;
+  expect_continue = false;
+}
+
+std::string_view MessageHead::name(size_t i) const {
+  return slice(fields_[i].name_offset, fields_[i].name_length);
+}
+
+std::string_view MessageHead::value(size_t i) const {
+  return trim(slice(fields_[i].value_offset, fields_[i].value_length));
+}
+
+bool MessageHead::find(std::string_view wanted, std::string_view* out) const {
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    if (equals_ignore_case(name(i), wanted)) {
+      *out = value(i);
+      return true;
+    }
+  }
+  *out = {};
+  return false;
+}
+
+std::string_view MessageHead::path() const {
+  std::string_view t = target();
+  if (!t.empty() && t.front() != '/') {  // absolute-form: skip "scheme://authority"
+    size_t scheme = t.find("://");
+    if (scheme == std::string_view::npos) return t;
+    size_t slash = t.find('/', scheme + 3);
+    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+  }
+  return t.substr(0, t.find_first_of("?#"));
+}
+
+void MessageHead::append_target(const char* data, size_t length) {
+  if (target_length_ == 0) target_offset_ = static_cast<uint32_t>(bytes_.size());
+  bytes_.append(data, length);
+  target_length_ += static_cast<uint32_t>(length);
+}
+
+void MessageHead::append_name(const char* data, size_t length, bool starts_field) {
+  if (starts_field) {
+    const auto at = static_cast<uint32_t>(bytes_.size());
+    fields_.push_back(Field{at, 0, at, 0});
+  }
+  bytes_.append(data, length);
+  fields_.back().name_length += static_cast<uint32_t>(length);
+  fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
+}
+
+void MessageHead::append_value(const char* data, size_t length, bool starts_value) {
+  if (starts_value) fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
+  bytes_.append(data, length);
+  fields_.back().value_length += static_cast<uint32_t>(length);
+}
+
+std::unique_ptr<MessageHead> HeadPool::acquire() {
+  if (free_.empty()) return std::make_unique<MessageHead>();
+  std::unique_ptr<MessageHead> head = std::move(free_.back());
+  free_.pop_back();
+  head->clear();
+  return head;
+}
+
+void HeadPool::release(std::unique_ptr<MessageHead> head) {
+  // Keep a bounded number of warm heads; an unusually large one is not worth hoarding.
+  if (!head || free_.size() >= 256 || head->capacity_bytes() > 16384) return;
+  free_.push_back(std::move(head));
+}
+
+}  // namespace sluice::core

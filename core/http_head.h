@@ -1,0 +1,79 @@
+// A parsed HTTP/1 message head: request line or status line plus header slices, stored compactly
+// in one reusable byte buffer. Heads are recycled through a per-worker HeadPool so that parsing a
+// request allocates nothing once the pool is warm.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::core {
+
+// How the body of a message is delimited, decided once when the head is complete.
+enum class Framing : uint8_t {
+  kNone,        // no body (GET without length, HEAD response, 204, 304, 1xx)
+  kLength,      // Content-Length bytes
+  kChunked,     // chunked transfer coding
+  kUntilClose,  // response body runs to connection close
+};
+
+class MessageHead {
+ public:
+  struct Field {
+    uint32_t name_offset, name_length, value_offset, value_length;
+  };
+
+  void clear();
+
+  std::string_view target() const { return slice(target_offset_, target_length_); }
+  std::string_view reason() const { return target(); }  // responses keep the reason there
+  size_t field_count() const { return fields_.size(); }
+  std::string_view name(size_t i) const;
+  std::string_view value(size_t i) const;
+  // First field with this name (case-insensitive); empty view and false when absent.
+  bool find(std::string_view name, std::string_view* value) const;
+  // The path part of the target: "/a/b" for "/a/b?x" and for "http://host/a/b?x".
+  std::string_view path() const;
+
+  // Building, used by the parser.
+  void append_target(const char* data, size_t length);
+  void append_name(const char* data, size_t length, bool starts_field);
+  void append_value(const char* data, size_t length, bool starts_value);
+  size_t capacity_bytes() const { return bytes_.capacity(); }
+  size_t content_bytes() const { return bytes_.size(); }
+
+  uint8_t method = 0;  // llhttp_method_t
+  uint8_t version_major = 1, version_minor = 1;
+  uint16_t status = 0;
+  Framing framing = Framing::kNone;
+  uint64_t content_length = 0;
+  bool keep_alive = true;  // the sender allows another message on this connection
+  bool upgrade = false;    // request asks for a protocol switch / response is 101
+  bool expect_continue = false;
+
+ private:
+  std::string_view slice(uint32_t offset, uint32_t length) const {
+    return std::string_view(bytes_).substr(offset, length);
+  }
+  std::string bytes_;
+  std::vector<Field> fields_;
+  uint32_t target_offset_ = 0, target_length_ = 0;
+};
+
+// Recycles heads so steady-state traffic does not allocate. One per worker (not thread-safe).
+class HeadPool {
+ public:
+  std::unique_ptr<MessageHead> acquire();
+  void release(std::unique_ptr<MessageHead> head);
+
+ private:
+  std::vector<std::unique_ptr<MessageHead>> free_;
+};
+
+bool equals_ignore_case(std::string_view a, std::string_view b);
+// True when the comma-separated list `list` holds `token` (case-insensitive, spaces trimmed).
+bool list_contains(std::string_view list, std::string_view token);
+
+}  // namespace sluice::core

@@ -1,0 +1,38 @@
+// A Listener accepts connections on one listening socket inside one worker. Each worker has its
+// own socket for every configured address (SO_REUSEPORT), so the kernel spreads connections.
+// Running out of file descriptors pauses accepting briefly instead of spinning on the error.
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+
+#include "conf/config.h"
+
+namespace sluice::core {
+
+struct WorkerContext;
+
+// Opens a non-blocking listening socket with SO_REUSEPORT; -1 with `error` set on failure.
+int open_listening_socket(const conf::SocketAddress& address, std::string* error);
+
+class Listener {
+ public:
+  Listener(WorkerContext& ctx, int fd);
+  void close();  // stops accepting; the object frees itself once libuv lets go
+
+ private:
+  ~Listener() = default;
+  static void on_readable(uv_poll_t* poll, int status, int events);
+  static void on_resume(uv_timer_t* timer);
+  static void on_closed(uv_handle_t* handle);
+  void accept_batch();
+
+  WorkerContext& ctx_;
+  uv_poll_t poll_;
+  uv_timer_t pause_;
+  int fd_;
+  int open_handles_ = 2;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,15 @@
+// Process lifecycle: start the workers on a validated snapshot, reload the config on SIGHUP
+// (a config that fails validation is never published), drain and exit on SIGTERM or SIGINT.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "conf/snapshot.h"
+
+namespace sluice::core {
+
+// Runs until a terminating signal has drained every worker. Returns the exit status.
+int run_process(const std::string& config_path, std::shared_ptr<const conf::Snapshot> snapshot);
+
+}  // namespace sluice::core

@@ -1,0 +1,53 @@
+// A Worker is one thread with its own libuv loop, listening sockets, connection pools and
+// buffer pools; a request never leaves its worker. The main thread talks to it only through
+// publish() (a new config snapshot) and drain(), both woken with uv_async_send.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "conf/snapshot.h"
+
+namespace sluice::core {
+
+struct WorkerContext;
+class Listener;
+
+class Worker {
+ public:
+  Worker(std::vector<int> listen_fds, std::shared_ptr<const conf::Snapshot> snapshot);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  void publish(std::shared_ptr<const conf::Snapshot> snapshot);  // any thread
+  void drain();                                                  // any thread
+  void join();
+
+ private:
+  void run();
+  static void on_wake(uv_async_t* async);
+  static void on_drain_tick(uv_timer_t* timer);
+  void begin_drain();
+
+  std::vector<int> listen_fds_;
+  std::thread thread_;
+  uv_loop_t loop_;
+  uv_async_t wake_;
+  uv_timer_t drain_timer_;
+  std::unique_ptr<WorkerContext> ctx_;
+  std::vector<Listener*> listeners_;
+  uint64_t drain_deadline_ = 0;
+  bool draining_ = false;
+
+  std::mutex mutex_;  // guards the two fields below, written by the main thread
+  std::shared_ptr<const conf::Snapshot> next_snapshot_;
+  bool drain_requested_ = false;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds Sluice and runs every test: the Catch2 units and the integration tests (release build),
+# the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and the libFuzzer
+# target for 60 seconds. Ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=$(nproc 2>/dev/null || echo 2)
+fuzz_seconds=${SLUICE_FUZZ_SECONDS:-60}
+
+bash scripts/bootstrap.sh || { echo "bootstrap failed"; exit 1; }
+
+passed=0
+failed=0
+tally() {  # reads ctest's "N tests failed out of M" line from a log
+  local log=$1 line total bad
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+  if [[ -z "$line" ]]; then failed=$((failed + 1)); return; fi
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  bad=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+}
+
+stage() {  # stage NAME BUILD_DIR CMAKE_ARGS...
+  local name=$1 dir=$2
+  shift 2
+  echo "== $name"
+  if ! cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1 ||
+     ! cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1; then
+    echo "$name: build failed"; tail -40 "$dir.configure.log" "$dir.build.log"
+    failed=$((failed + 1))
+    return
+  fi
+  (cd "$dir" && ctest -j "$jobs" --output-on-failure --timeout 300) 2>&1 | tee "$dir.ctest.log" |
+    grep -E '(Passed|Failed|\*\*\*|tests passed)' | grep -v ' Passed ' || true
+  tally "$dir.ctest.log"
+}
+
+mkdir -p build
+stage "release build: units and integration" build -DCMAKE_BUILD_TYPE=Release
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  stage "sanitizers (ASan+UBSan): units and integration" build-asan \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON
+
+echo "== fuzzing the request parser for ${fuzz_seconds}s"
+if command -v clang++ >/dev/null; then
+  if CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >build-fuzz.configure.log 2>&1 &&
+     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head >build-fuzz.build.log 2>&1; then
+    corpus=$(mktemp -d)
+    cp test/fuzz/corpus/* "$corpus"/
+    if build-fuzz/test/fuzz/fuzz_request_head -max_total_time="$fuzz_seconds" -max_len=4096 \
+         -print_final_stats=1 "$corpus" >build-fuzz.run.log 2>&1; then
+      echo "fuzz: $(grep -E 'stat::number_of_executed_units' build-fuzz.run.log | awk '{print $2}') runs, no crash"
+      passed=$((passed + 1))
+    else
+      echo "fuzz: FAILED"; tail -60 build-fuzz.run.log
+      failed=$((failed + 1))
+    fi
+    rm -rf "$corpus"
+  else
+    echo "fuzz: build failed"; tail -40 build-fuzz.configure.log build-fuzz.build.log
+    failed=$((failed + 1))
+  fi
+else
+  echo "fuzz: clang++ missing"; failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 && $passed -gt 0 ]]

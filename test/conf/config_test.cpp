@@ -1,0 +1,310 @@
+// parse_config and load_config_file as a whole: values read, defaults, comments, syntax errors,
+// several errors at once, files. Rule-by-rule validation is in validation_test.cpp.
+#include "conf/config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "test/conf/config_text.h"
+
+namespace sluice::conf {
+namespace {
+
+using test::all_errors;
+using test::error_at;
+
+constexpr std::string_view kExample =
+    R"({"workers": 2, "listeners": [ { "address": "127.0.0.1:8080" } ],
+ "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" }, { "address": "127.0.0.1:9002" } ] } },
+ "routes": [ { "upstream": "app" } ] })";
+
+uint16_t port_of(const SocketAddress& address) {
+  if (address.storage.ss_family == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
+}
+
+TEST_CASE("the example config parses with its values", "[conf]") {
+  const ParseResult result = parse_config(kExample);
+  INFO(all_errors(result));
+  REQUIRE(result.errors.empty());
+  REQUIRE(result.config.has_value());
+  const Config& config = *result.config;
+  CHECK(config.workers == 2);
+  REQUIRE(config.listeners.size() == 1);
+  CHECK(config.listeners[0].address.text == "127.0.0.1:8080");
+  CHECK(config.listeners[0].address.storage.ss_family == AF_INET);
+  CHECK(config.listeners[0].address.length == sizeof(sockaddr_in));
+  CHECK(port_of(config.listeners[0].address) == 8080);
+  REQUIRE(config.upstreams.size() == 1);
+  CHECK(config.upstreams[0].name == "app");
+  REQUIRE(config.upstreams[0].backends.size() == 2);
+  CHECK(config.upstreams[0].backends[0].address.text == "127.0.0.1:9001");
+  CHECK(config.upstreams[0].backends[1].address.text == "127.0.0.1:9002");
+  CHECK(port_of(config.upstreams[0].backends[1].address) == 9002);
+  REQUIRE(config.routes.size() == 1);
+  CHECK(config.routes[0].upstream == "app");
+}
+
+TEST_CASE("settings left out take their documented defaults", "[conf]") {
+  const ParseResult result = parse_config(test::config_text());
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  const Config& config = *result.config;
+  const Config defaults;
+  CHECK(config.workers == 0);
+  CHECK(config.timeouts.client_header_ms == defaults.timeouts.client_header_ms);
+  CHECK(config.timeouts.client_idle_ms == defaults.timeouts.client_idle_ms);
+  CHECK(config.timeouts.upstream_connect_ms == defaults.timeouts.upstream_connect_ms);
+  CHECK(config.timeouts.upstream_response_ms == defaults.timeouts.upstream_response_ms);
+  CHECK(config.timeouts.drain_ms == defaults.timeouts.drain_ms);
+  CHECK(config.limits.request_line_bytes == defaults.limits.request_line_bytes);
+  CHECK(config.limits.header_bytes == defaults.limits.header_bytes);
+  CHECK(config.limits.header_count == defaults.limits.header_count);
+  const UpstreamConfig& upstream = config.upstreams.at(0);
+  CHECK(upstream.balance == "round_robin");
+  CHECK(upstream.keepalive == 64);
+  CHECK(upstream.keepalive_timeout_ms == 60000);
+  CHECK(upstream.retries == 1);
+  CHECK(upstream.backends.at(0).weight == 1);
+  CHECK_FALSE(upstream.backends.at(0).backup);
+  CHECK(config.routes.at(0).host.empty());
+  CHECK(config.routes.at(0).path_prefix == "/");
+}
+
+TEST_CASE("every accepted key is read into the config", "[conf]") {
+  const ParseResult result = parse_config(R"({
+    "workers": 8,
+    "listeners": [ { "address": "0.0.0.0:80" }, { "address": "[::1]:8080" } ],
+    "upstreams": {
+      "app": {
+        "balance": "round_robin", "keepalive": 0, "keepalive_timeout_ms": 5000, "retries": 3,
+        "backends": [ { "address": "10.0.0.1:80", "weight": 256, "backup": true } ]
+      }
+    },
+    "routes": [ { "host": "*.example.com", "path_prefix": "/api/", "upstream": "app" } ],
+    "timeouts": { "client_header_ms": 1, "client_idle_ms": 2, "upstream_connect_ms": 3,
+                  "upstream_response_ms": 4, "drain_ms": 86400000 },
+    "limits": { "request_line_bytes": 256, "header_bytes": 1048576, "header_count": 8 }
+  })");
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  const Config& c = *result.config;
+  CHECK(c.workers == 8);
+  CHECK(c.listeners.size() == 2);
+  const UpstreamConfig& u = c.upstreams.at(0);
+  CHECK(u.keepalive == 0);
+  CHECK(u.keepalive_timeout_ms == 5000);
+  CHECK(u.retries == 3);
+  CHECK(u.backends.at(0).weight == 256);
+  CHECK(u.backends.at(0).backup);
+  CHECK(c.routes.at(0).host == "*.example.com");
+  CHECK(c.routes.at(0).path_prefix == "/api/");
+  CHECK(c.timeouts.client_header_ms == 1);
+  CHECK(c.timeouts.client_idle_ms == 2);
+  CHECK(c.timeouts.upstream_connect_ms == 3);
+  CHECK(c.timeouts.upstream_response_ms == 4);
+  CHECK(c.timeouts.drain_ms == 86400000);
+  CHECK(c.limits.request_line_bytes == 256);
+  CHECK(c.limits.header_bytes == 1048576);
+  CHECK(c.limits.header_count == 8);
+}
+
+TEST_CASE("keys starting with _ or # are comments and ignored at every level", "[conf]") {
+  const ParseResult result = parse_config(R"({
+    "_comment": "front door", "#": [1, 2, {"anything": "goes"}],
+    "listeners": [ { "address": "127.0.0.1:8080", "_note": 1 } ],
+    "upstreams": {
+      "_disabled": { "backends": "not even valid" },
+      "app": { "#todo": true, "backends": [ { "address": "127.0.0.1:9001", "_w": 0 } ] }
+    },
+    "routes": [ { "upstream": "app", "_why": "catch-all" } ],
+    "timeouts": { "_": null }, "limits": { "#": null }
+  })");
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  REQUIRE(result.config->upstreams.size() == 1);
+  CHECK(result.config->upstreams[0].name == "app");
+}
+
+TEST_CASE("an IPv6 listener address parses into a sockaddr_in6", "[conf]") {
+  const ParseResult result = parse_config(R"({
+    "listeners": [ { "address": "[::1]:8443" } ],
+    "upstreams": { "app": { "backends": [ { "address": "[2001:db8::7]:80" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })");
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  const SocketAddress& address = result.config->listeners.at(0).address;
+  CHECK(address.text == "[::1]:8443");
+  REQUIRE(address.storage.ss_family == AF_INET6);
+  CHECK(address.length == sizeof(sockaddr_in6));
+  CHECK(port_of(address) == 8443);
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+  CHECK(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+}
+
+TEST_CASE("upstreams keep the order they have in the file", "[conf]") {
+  const ParseResult result = parse_config(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": {
+      "zeta": { "backends": [ { "address": "127.0.0.1:9001" } ] },
+      "alpha": { "backends": [ { "address": "127.0.0.1:9002" } ] }
+    },
+    "routes": [ { "upstream": "alpha" } ]
+  })");
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  REQUIRE(result.config->upstreams.size() == 2);
+  CHECK(result.config->upstreams[0].name == "zeta");
+  CHECK(result.config->upstreams[1].name == "alpha");
+}
+
+TEST_CASE("a JSON syntax error reports its line and column", "[conf]") {
+  const ParseResult result = parse_config("{\n  \"workers\": 2,\n  \"listeners\": [,]\n}");
+  REQUIRE_FALSE(result.config.has_value());
+  REQUIRE(result.errors.size() == 1);
+  const ConfigError& error = result.errors[0];
+  CHECK(error.line == 3);
+  CHECK_THAT(error.message, Catch::StartsWith("invalid JSON at column 17: "));
+  CHECK_THAT(error.message, Catch::Contains("unexpected ','"));
+  CHECK_THAT(error.to_string(), Catch::StartsWith("line 3: invalid JSON at column 17"));
+}
+
+TEST_CASE("an unterminated config is a syntax error at its end", "[conf]") {
+  const ParseResult result = parse_config("{\n  \"workers\": 2,\n");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].line == 3);
+  CHECK_THAT(result.errors[0].message, Catch::Contains("end of input"));
+}
+
+TEST_CASE("an empty text is a syntax error on line 1", "[conf]") {
+  const ParseResult result = parse_config("");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].line == 1);
+  CHECK_THAT(result.errors[0].message, Catch::StartsWith("invalid JSON at column 1"));
+}
+
+TEST_CASE("every error in a file is reported, in line order", "[conf]") {
+  const ParseResult result = parse_config(R"({
+    "workers": -1,
+    "listeners": [ { "address": "localhost:8080" } ],
+    "upstreams": {
+      "app": { "backends": [ { "address": "127.0.0.1:9001", "weight": 0 } ], "retries": 11 }
+    },
+    "routes": [ { "upstream": "missing", "path_prefix": "api" } ],
+    "limits": { "header_count": 1 }
+  })");
+  INFO(all_errors(result));
+  CHECK_FALSE(result.config.has_value());
+  REQUIRE(result.errors.size() == 7);
+  const std::vector<std::pair<std::string, int>> expected = {
+      {"/workers", 2},
+      {"/listeners/0/address", 3},
+      {"/upstreams/app/retries", 5},
+      {"/upstreams/app/backends/0/weight", 5},
+      {"/routes/0/path_prefix", 7},
+      {"/routes/0/upstream", 7},
+      {"/limits/header_count", 8},
+  };
+  for (const auto& [path, line] : expected) {
+    const ConfigError* error = error_at(result, path);
+    INFO(path);
+    REQUIRE(error != nullptr);
+    CHECK(error->line == line);
+  }
+  for (size_t i = 1; i < result.errors.size(); ++i)
+    CHECK(result.errors[i - 1].line <= result.errors[i].line);
+}
+
+TEST_CASE("an error message reads as line, path, then what was expected and found", "[conf]") {
+  const std::string text = R"({
+  "listeners": [ { "address": "127.0.0.1:8080" } ],
+  "upstreams": {
+    "app": {
+      "backends": [
+        { "address": "127.0.0.1:9001" },
+        {
+          "address": "127.0.0.1:9002",
+          "weight": 0
+        }
+      ]
+    }
+  },
+  "routes": [ { "upstream": "app" } ]
+})";
+  const ParseResult result = parse_config(text);
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].to_string() ==
+        "line 9: /upstreams/app/backends/1/weight: expected an integer 1..256, got 0");
+}
+
+TEST_CASE("an error with no line or path prints only its message", "[conf]") {
+  CHECK(ConfigError{"", 0, "something broke"}.to_string() == "something broke");
+}
+
+TEST_CASE("upstream names are escaped as JSON pointer segments", "[conf]") {
+  const ParseResult result = parse_config(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": { "a/b~c": { "backends": [ { "address": "127.0.0.1:9001", "weight": 0 } ] } },
+    "routes": [ { "upstream": "a/b~c" } ]
+  })");
+  INFO(all_errors(result));
+  const ConfigError* error = error_at(result, "/upstreams/a~1b~0c/backends/0/weight");
+  REQUIRE(error != nullptr);
+  CHECK(error->line == 3);
+}
+
+TEST_CASE("a key given twice in one object is an error naming both lines", "[conf]") {
+  const ParseResult result =
+      parse_config(test::config_text({.backend = "\n\"weight\": 2,\n\"weight\": 3"}));
+  INFO(all_errors(result));
+  CHECK_FALSE(result.config.has_value());
+  const ConfigError* error = error_at(result, "/upstreams/app/backends/0/weight");
+  REQUIRE(error != nullptr);
+  CHECK(error->line == test::kBackendLine + 2);
+  CHECK_THAT(error->message, Catch::Contains("duplicate key") && Catch::Contains("line 7"));
+}
+
+TEST_CASE("a comment key may be repeated in one object", "[conf]") {
+  const ParseResult result =
+      parse_config(test::config_text({.top = "\"_comment\": \"a\", \"_comment\": \"b\""}));
+  INFO(all_errors(result));
+  CHECK(result.config.has_value());
+}
+
+TEST_CASE("load_config_file reads and parses a file", "[conf]") {
+  char path[] = "/tmp/sluice_conf_test_XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  close(fd);
+  std::ofstream(path) << kExample;
+  const ParseResult result = load_config_file(path);
+  std::remove(path);
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  CHECK(result.config->workers == 2);
+}
+
+TEST_CASE("load_config_file on a missing file reports the file and the system error", "[conf]") {
+  const ParseResult result = load_config_file("/nonexistent/sluice.json");
+  CHECK_FALSE(result.config.has_value());
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].line == 0);
+  CHECK_THAT(result.errors[0].message, Catch::Contains("/nonexistent/sluice.json") &&
+                                           Catch::Contains("No such file or directory"));
+}
+
+TEST_CASE("load_config_file on a directory reports the system error", "[conf]") {
+  const ParseResult result = load_config_file("/tmp");
+  REQUIRE(result.errors.size() == 1);
+  CHECK_THAT(result.errors[0].message, Catch::Contains("Is a directory"));
+}
+
+}  // namespace
+}  // namespace sluice::conf

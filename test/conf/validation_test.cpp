@@ -1,0 +1,291 @@
+// One validation rule per test: each bad value is refused with its JSON path, its line and a
+// message saying what was expected and what was found.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "conf/config.h"
+#include "test/conf/config_text.h"
+
+namespace sluice::conf {
+namespace {
+
+using test::config_text;
+using test::kBackendLine;
+using test::kTopLine;
+using test::kUpstreamLine;
+using test::require_error;
+
+// --- top level ---
+
+TEST_CASE("a config that is not an object is rejected", "[conf][validation]") {
+  require_error("[1, 2]", "", 1, {"expected the config to be an object, got an array"});
+}
+
+TEST_CASE("an unknown top-level key is rejected with its name and the known keys",
+          "[conf][validation]") {
+  require_error(config_text({.top = "\"worker\": 2"}), "/worker", kTopLine,
+                {"unknown key \"worker\"", "workers", "listeners", "timeouts"});
+}
+
+TEST_CASE("a workers count above 1024 is rejected", "[conf][validation]") {
+  require_error(config_text({.top = "\"workers\": 1025"}), "/workers", kTopLine,
+                {"expected an integer 0..1024, got 1025"});
+}
+
+TEST_CASE("a negative workers count is rejected", "[conf][validation]") {
+  require_error(config_text({.top = "\"workers\": -1"}), "/workers", kTopLine,
+                {"expected an integer 0..1024, got -1"});
+}
+
+TEST_CASE("a fractional number where an integer is expected is rejected", "[conf][validation]") {
+  require_error(config_text({.top = "\"workers\": 1.5"}), "/workers", kTopLine,
+                {"expected an integer 0..1024, got 1.5"});
+}
+
+TEST_CASE("a string where an integer is expected is rejected, quoting the string",
+          "[conf][validation]") {
+  require_error(config_text({.top = "\"workers\": \"4\""}), "/workers", kTopLine,
+                {"expected an integer 0..1024, got \"4\""});
+}
+
+// --- listeners ---
+
+TEST_CASE("a config without listeners is rejected on the line of the enclosing object",
+          "[conf][validation]") {
+  require_error(R"({
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners", 1, {"missing required key \"listeners\""});
+}
+
+TEST_CASE("an empty listeners array is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners", 2,
+                {"expected an array of at least one listener, got an empty array"});
+}
+
+TEST_CASE("a listener without an address is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" },
+                   {} ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/1/address", 3, {"missing required key \"address\""});
+}
+
+TEST_CASE("a listener given as a string instead of an object is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ "127.0.0.1:8080" ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0", 2, {"expected an object, got \"127.0.0.1:8080\""});
+}
+
+TEST_CASE("a listener address with a host name is rejected with the reason", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "localhost:8080" } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0/address", 2,
+                {"expected a numeric address \"host:port\"", "got \"localhost:8080\"",
+                 "not a numeric IPv4 address"});
+}
+
+TEST_CASE("a listener port of 0 is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:0" } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0/address", 2,
+                {"got \"127.0.0.1:0\"", "port must be a number 1..65535"});
+}
+
+TEST_CASE("a listener port above 65535 is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:65536" } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0/address", 2, {"port must be a number 1..65535"});
+}
+
+TEST_CASE("a listener address without a port is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1" } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0/address", 2, {"missing \":port\""});
+}
+
+TEST_CASE("an IPv6 listener address without brackets is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "::1:8080" } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0/address", 2, {"needs brackets"});
+}
+
+TEST_CASE("a listener address that is not a string is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": 8080 } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0/address", 2, {"expected a string, got 8080"});
+}
+
+TEST_CASE("a listener address used twice is rejected on the second use", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [
+      { "address": "127.0.0.1:8080" },
+      { "address": "127.0.0.1:08080" }
+    ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/1/address", 4,
+                {"duplicate listener address \"127.0.0.1:08080\"", "\"127.0.0.1:8080\""});
+}
+
+// --- upstreams ---
+
+TEST_CASE("a config without upstreams is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/upstreams", 1, {"missing required key \"upstreams\""});
+}
+
+TEST_CASE("upstreams given as an array are rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": [ { "backends": [ { "address": "127.0.0.1:9001" } ] } ],
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/upstreams", 3, {"expected an object, got an array"});
+}
+
+TEST_CASE("an upstreams object holding only comments is rejected as empty", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": { "_off": { "backends": [] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/upstreams", 3, {"expected at least one upstream, got none"});
+}
+
+TEST_CASE("an upstream with an empty name is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": {
+      "": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "" } ]
+  })",
+                "/upstreams/", 4, {"must not be empty"});
+}
+
+TEST_CASE("an upstream without backends is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": {
+      "app": { "retries": 2 }
+    },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/upstreams/app/backends", 4, {"missing required key \"backends\""});
+}
+
+TEST_CASE("an upstream with an empty backends array is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": {
+      "app": {
+        "backends": [] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/upstreams/app/backends", 5,
+                {"expected an array of at least one backend, got an empty array"});
+}
+
+TEST_CASE("an unknown balance policy is rejected, listing the known ones", "[conf][validation]") {
+  require_error(config_text({.upstream = "\"balance\": \"least_conn\""}), "/upstreams/app/balance",
+                kUpstreamLine,
+                {"expected a balancing policy (one of: round_robin)", "got \"least_conn\""});
+}
+
+TEST_CASE("a keepalive above 10000 is rejected", "[conf][validation]") {
+  require_error(config_text({.upstream = "\"keepalive\": 10001"}), "/upstreams/app/keepalive",
+                kUpstreamLine, {"expected an integer 0..10000, got 10001"});
+}
+
+TEST_CASE("a keepalive_timeout_ms of 0 is rejected", "[conf][validation]") {
+  require_error(config_text({.upstream = "\"keepalive_timeout_ms\": 0"}),
+                "/upstreams/app/keepalive_timeout_ms", kUpstreamLine,
+                {"expected an integer 1..86400000, got 0"});
+}
+
+TEST_CASE("retries above 10 are rejected", "[conf][validation]") {
+  require_error(config_text({.upstream = "\"retries\": 11"}), "/upstreams/app/retries",
+                kUpstreamLine, {"expected an integer 0..10, got 11"});
+}
+
+TEST_CASE("the reserved upstream keys hash_key and health are rejected as unknown",
+          "[conf][validation]") {
+  require_error(config_text({.upstream = "\"hash_key\": \"ip\""}), "/upstreams/app/hash_key",
+                kUpstreamLine, {"unknown key \"hash_key\""});
+  require_error(config_text({.upstream = "\"health\": {}"}), "/upstreams/app/health", kUpstreamLine,
+                {"unknown key \"health\""});
+}
+
+// --- backends ---
+
+TEST_CASE("a backend weight of 0 is rejected with its path and line", "[conf][validation]") {
+  require_error(config_text({.backend = "\"weight\": 0"}), "/upstreams/app/backends/0/weight",
+                kBackendLine, {"expected an integer 1..256, got 0"});
+}
+
+TEST_CASE("a backend weight above 256 is rejected", "[conf][validation]") {
+  require_error(config_text({.backend = "\"weight\": 257"}), "/upstreams/app/backends/0/weight",
+                kBackendLine, {"expected an integer 1..256, got 257"});
+}
+
+TEST_CASE("a backend backup flag that is not a boolean is rejected", "[conf][validation]") {
+  require_error(config_text({.backend = "\"backup\": \"yes\""}), "/upstreams/app/backends/0/backup",
+                kBackendLine, {"expected true or false, got \"yes\""});
+}
+
+TEST_CASE("a misspelt backend key is rejected, not ignored", "[conf][validation]") {
+  require_error(config_text({.backend = "\"wieght\": 5"}), "/upstreams/app/backends/0/wieght",
+                kBackendLine, {"unknown key \"wieght\"", "address, weight, backup"});
+}
+
+TEST_CASE("the reserved backend key dns is rejected as unknown", "[conf][validation]") {
+  require_error(config_text({.backend = "\"dns\": true"}), "/upstreams/app/backends/0/dns",
+                kBackendLine, {"unknown key \"dns\""});
+}
+
+TEST_CASE("a backend address with a host name is rejected", "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": { "app": { "backends": [
+      { "address": "app.internal:80" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/upstreams/app/backends/0/address", 4,
+                {"expected a numeric address", "got \"app.internal:80\""});
+}
+
+}  // namespace
+}  // namespace sluice::conf

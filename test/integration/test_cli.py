@@ -1,0 +1,105 @@
+"""Command line: --version, --help, --check, and starting with a bad or missing config."""
+
+import glob
+import json
+import os
+import re
+
+from harness import Backend, Sluice, assert_status, ok, proxy_config, run_cli, workdir, write_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# The configuration from the README, laid out so each thing a test breaks is on its own line.
+EXAMPLE_CONFIG = """\
+{
+  "workers": 2,
+  "listeners": [ { "address": "127.0.0.1:8080" } ],
+  "upstreams": {
+    "app": {
+      "backends": [
+        { "address": "127.0.0.1:9001" },
+        { "address": "127.0.0.1:9002" }
+      ],
+      "keepalive": 64, "keepalive_timeout_ms": 60000, "retries": 1
+    }
+  },
+  "routes": [
+    { "upstream": "app" }
+  ],
+  "timeouts": { "client_header_ms": 10000, "client_idle_ms": 60000, "upstream_connect_ms": 2000,
+                "upstream_response_ms": 60000, "drain_ms": 30000 },
+  "limits": { "request_line_bytes": 8192, "header_bytes": 32768, "header_count": 100 }
+}
+"""
+
+
+def broken_example(old: str, new: str) -> tuple[str, int]:
+    """The example config with `old` replaced by `new`; returns (path, line of the change)."""
+    assert EXAMPLE_CONFIG.count(old) == 1, old
+    text = EXAMPLE_CONFIG.replace(old, new)
+    line = text[:text.index(new)].count("\n") + 1
+    return write_file(f"broken-{line}.json", text), line
+
+
+def assert_error_names_line(result, line: int) -> None:
+    assert result.returncode == 1, f"expected exit status 1, got {result!r}"
+    assert re.search(rf"\bline\W{{0,3}}{line}\b", result.output, re.IGNORECASE), \
+        f"error does not name line {line}: {result!r}"
+
+
+def test_version_prints_a_version_number():
+    result = run_cli("--version")
+    assert result.returncode == 0, repr(result)
+    assert re.search(r"\d+\.\d+\.\d+", result.output), f"no version number: {result!r}"
+
+
+def test_help_lists_the_options():
+    result = run_cli("--help")
+    assert result.returncode == 0, repr(result)
+    for option in ("--config", "--check", "--version"):
+        assert option in result.output, f"--help does not mention {option}: {result!r}"
+
+
+def test_check_accepts_the_example_config():
+    shipped = [p for p in glob.glob(os.path.join(REPO, "examples", "**", "*.json"), recursive=True)
+               if "listeners" in json.load(open(p))]
+    for path in [write_file("example.json", EXAMPLE_CONFIG), *shipped]:
+        result = run_cli("--check", path)
+        assert result.returncode == 0, f"--check {path}: {result!r}"
+
+
+def test_check_rejects_malformed_json_naming_the_line():
+    path, line = broken_example('"workers": 2,', '"workers": 2,,')
+    assert_error_names_line(run_cli("--check", path), line)
+
+
+def test_check_rejects_a_route_to_an_unknown_upstream_naming_the_line():
+    path, line = broken_example('{ "upstream": "app" }', '{ "upstream": "nowhere" }')
+    assert_error_names_line(run_cli("--check", path), line)
+
+
+def test_check_rejects_a_backend_weight_of_zero_naming_the_line():
+    path, line = broken_example('{ "address": "127.0.0.1:9002" }',
+                                '{ "address": "127.0.0.1:9002", "weight": 0 }')
+    assert_error_names_line(run_cli("--check", path), line)
+
+
+def test_check_rejects_a_missing_file():
+    result = run_cli("--check", os.path.join(workdir(), "absent.json"))
+    assert result.returncode == 1, repr(result)
+
+
+def test_missing_config_file_exits_nonzero_with_a_clear_message():
+    missing = os.path.join(workdir(), "no-such-config.json")
+    result = run_cli("-c", missing)
+    assert result.returncode not in (0, None), repr(result)
+    assert "no-such-config.json" in result.output or "no such file" in result.output.lower(), \
+        f"message does not say which file is missing: {result!r}"
+
+
+def test_long_config_option_starts_the_proxy():
+    with Backend(ok(b"long option")) as backend, \
+            Sluice(proxy_config(backend), config_flag="--config") as proxy:
+        response = proxy.get("/")
+    assert_status(response, 200)
+    assert response.body == b"long option"
