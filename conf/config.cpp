@@ -23,6 +23,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr uint32_t kMaxMs = 86'400'000;  // one day: anything longer is surely a typo
+// The schema itself is five levels deep; the rest of the allowance is for comment values.
+constexpr int kMaxDepth = 64;
 
 std::string describe(const Json& value) {
   if (value.is_object()) return value.empty() ? "an empty object" : "an object";
@@ -345,6 +347,13 @@ std::string ConfigError::to_string() const {
 
 ParseResult parse_config(std::string_view json_text) {
   ParseResult result;
+  if (const size_t at = find_excess_nesting(json_text, kMaxDepth); at != std::string_view::npos) {
+    const TextPosition where = position_of(json_text, at);
+    result.errors.push_back(ConfigError{"", where.line,
+                                        "nested deeper than " + std::to_string(kMaxDepth) +
+                                            " levels at column " + std::to_string(where.column)});
+    return result;
+  }
   Json root;
   try {
     root = Json::parse(json_text);

@@ -257,6 +257,28 @@ TextPosition position_of(std::string_view text, size_t offset) {
   return position;
 }
 
+size_t find_excess_nesting(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
 bool is_comment_key(std::string_view key) {
   return !key.empty() && (key[0] == '_' || key[0] == '#');
 }

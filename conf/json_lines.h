@@ -23,6 +23,11 @@ struct TextPosition {
 };
 TextPosition position_of(std::string_view text, size_t offset);
 
+// Offset of the first "[" or "{" that opens a level deeper than `max_depth`, or npos. Runs
+// before nlohmann sees the text: its ordered_json copies values recursively when an object
+// grows, so a deeply nested value in a comment could otherwise overflow the stack.
+size_t find_excess_nesting(std::string_view text, int max_depth);
+
 struct DuplicateKey {
   std::string pointer;  // of the later occurrence, the one nlohmann keeps
   int line = 0;

@@ -70,10 +70,35 @@ int HttpParser::fail(int status, const char* reason) {
 }
 
 int HttpParser::check_head_size(size_t added) {
-  head_bytes_ += added;
-  if (head_bytes_ > size_t{limits_.request_line_bytes} + limits_.header_bytes)
-    return fail(431, "request header fields too large");
+  field_bytes_ += added;
+  if (field_bytes_ > limits_.header_bytes) return fail(431, "request header fields too large");
   return 0;
+}
+
+// llhttp joins obs-fold continuation lines silently, and skips whitespace without reporting it,
+// so the raw head bytes are checked here: no line may start with SP or HT, and padding cannot
+// grow a head past the limits.
+bool HttpParser::scan_head_bytes(const char* data, size_t length, bool head_complete) {
+  raw_head_bytes_ += length;
+  if (raw_head_bytes_ > size_t{limits_.request_line_bytes} + limits_.header_bytes + 1024) {
+    fail(431, "request header fields too large");
+    return false;
+  }
+  if (length == 0) return true;
+  if (line_start_pending_ && (data[0] == ' ' || data[0] == '\t')) {
+    fail(400, "obsolete line folding in a header");
+    return false;
+  }
+  for (const char* p = data; (p = static_cast<const char*>(std::memchr(p, '\n', data + length - p)));) {
+    ++p;
+    if (p == data + length) break;
+    if (*p == ' ' || *p == '\t') {
+      fail(400, "obsolete line folding in a header");
+      return false;
+    }
+  }
+  line_start_pending_ = !head_complete && data[length - 1] == '\n';
+  return true;
 }
 
 int HttpParser::on_message_begin(llhttp_t* p) {
@@ -81,7 +106,9 @@ int HttpParser::on_message_begin(llhttp_t* p) {
   if (!me.head_) me.head_ = me.heads_.acquire();
   else me.head_->clear();
   me.state_ = State::kHead;
-  me.head_bytes_ = 0;
+  me.field_bytes_ = 0;
+  me.raw_head_bytes_ = 0;
+  me.line_start_pending_ = false;
   me.in_value_ = false;
   return 0;
 }
@@ -92,13 +119,12 @@ int HttpParser::on_url(llhttp_t* p, const char* at, size_t n) {
   if (me.head_->target().size() > me.limits_.request_line_bytes)
     return me.fail(414, "request line too long");
   if (has_byte(at, n, '\0')) return me.fail(400, "NUL in request target");
-  return me.check_head_size(n);
+  return 0;
 }
 
 int HttpParser::on_status(llhttp_t* p, const char* at, size_t n) {
-  HttpParser& me = self(p);
-  me.head_->append_target(at, n);
-  return me.check_head_size(n);
+  self(p).head_->append_target(at, n);
+  return 0;
 }
 
 int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
@@ -106,7 +132,7 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   if (has_byte(at, n, ' ') || has_byte(at, n, '\t'))
     return me.fail(400, "whitespace in a header name or before its colon");
   const bool starts = me.in_value_ || me.head_->field_count() == 0;
-  if (me.state_ == State::kBody) return me.check_head_size(n);  // trailers: checked, not kept
+  if (me.state_ == State::kBody) return 0;  // trailers: llhttp checks their syntax; not kept
   if (starts && me.head_->field_count() >= me.limits_.header_count)
     return me.fail(431, "too many header fields");
   me.head_->append_name(at, n, starts);
@@ -116,10 +142,9 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
 
 int HttpParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
   HttpParser& me = self(p);
-  if (has_byte(at, n, '\r') || has_byte(at, n, '\n'))
-    return me.fail(400, "obsolete line folding in a header value");
   if (has_byte(at, n, '\0')) return me.fail(400, "NUL in a header value");
-  if (me.state_ != State::kBody) me.head_->append_value(at, n, !me.in_value_);
+  if (me.state_ == State::kBody) return 0;
+  me.head_->append_value(at, n, !me.in_value_);
   me.in_value_ = true;
   return me.check_head_size(n);
 }
@@ -206,16 +231,20 @@ ParseStep HttpParser::failure(size_t consumed) {
 ParseStep HttpParser::execute(const char* data, size_t length) {
   if (state_ == State::kFailed) return {ParseEvent::kError, 0};
   if (state_ == State::kDone) state_ = State::kIdle;
+  const bool reading_head = state_ != State::kBody;
   const llhttp_errno_t err = llhttp_execute(&llhttp_, data, length);
   const char* pos = llhttp_get_error_pos(&llhttp_);
   const size_t consumed = pos ? static_cast<size_t>(pos - data) : length;
   switch (err) {
     case HPE_OK:
-      if (state_ == State::kHead && check_head_size(0) != 0) return failure(length);
+      if (state_ == State::kHead && !scan_head_bytes(data, length, false)) return failure(length);
       return {ParseEvent::kNeedMore, length};
     case HPE_PAUSED:
       llhttp_resume(&llhttp_);
-      if (state_ == State::kBody) return {ParseEvent::kHead, consumed};
+      if (state_ == State::kBody) {
+        if (reading_head && !scan_head_bytes(data, consumed, true)) return failure(consumed);
+        return {ParseEvent::kHead, consumed};
+      }
       return {ParseEvent::kEnd, consumed};
     case HPE_PAUSED_UPGRADE:
       state_ = State::kDone;

@@ -81,6 +81,7 @@ class HttpParser {
 
   int fail(int status, const char* reason);
   int check_head_size(size_t added);
+  bool scan_head_bytes(const char* data, size_t length, bool head_complete);
   int decide_framing();
   int check_request_fields();
   ParseStep failure(size_t consumed);
@@ -94,7 +95,9 @@ class HttpParser {
   State state_ = State::kIdle;
   bool no_body_ = false;
   bool in_value_ = false;
-  size_t head_bytes_ = 0;
+  size_t field_bytes_ = 0;  // header names and values, plus 4 per field for ": " and CRLF
+  size_t raw_head_bytes_ = 0;  // every byte of the head, whitespace included
+  bool line_start_pending_ = false;  // the previous read ended a head line
   int error_status_ = 0;
   const char* error_reason_ = "";
   Kind kind_;

@@ -28,7 +28,7 @@ stage() {  # stage NAME BUILD_DIR CMAKE_ARGS...
   echo "== $name"
   if ! cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1 ||
      ! cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1; then
-    echo "$name: build failed"; tail -40 "$dir.configure.log" "$dir.build.log"
+    echo "$name: build failed"; tail -n 40 "$dir.configure.log" "$dir.build.log"
     failed=$((failed + 1))
     return
   fi
@@ -55,12 +55,12 @@ if command -v clang++ >/dev/null; then
       echo "fuzz: $(grep -E 'stat::number_of_executed_units' build-fuzz.run.log | awk '{print $2}') runs, no crash"
       passed=$((passed + 1))
     else
-      echo "fuzz: FAILED"; tail -60 build-fuzz.run.log
+      echo "fuzz: FAILED"; tail -n 60 build-fuzz.run.log
       failed=$((failed + 1))
     fi
     rm -rf "$corpus"
   else
-    echo "fuzz: build failed"; tail -40 build-fuzz.configure.log build-fuzz.build.log
+    echo "fuzz: build failed"; tail -n 40 build-fuzz.configure.log build-fuzz.build.log
     failed=$((failed + 1))
   fi
 else

@@ -190,6 +190,18 @@ TEST_CASE("an empty text is a syntax error on line 1", "[conf]") {
   CHECK_THAT(result.errors[0].message, Catch::StartsWith("invalid JSON at column 1"));
 }
 
+TEST_CASE("a config nested deeper than 64 levels is rejected with its line", "[conf]") {
+  // Deep nesting inside a comment, followed by another key: nlohmann would copy the deep value
+  // recursively when the object grows, so this must be refused before nlohmann parses it.
+  const int depth = 100000;
+  const std::string text =
+      "{\n\"_deep\":\n" + std::string(depth, '[') + std::string(depth, ']') + ",\n\"workers\": 1}";
+  const ParseResult result = parse_config(text);
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].line == 3);
+  CHECK(result.errors[0].message == "nested deeper than 64 levels at column 64");
+}
+
 TEST_CASE("every error in a file is reported, in line order", "[conf]") {
   const ParseResult result = parse_config(R"({
     "workers": -1,

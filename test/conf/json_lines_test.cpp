@@ -95,6 +95,16 @@ TEST_CASE("deep nesting is walked without recursion", "[conf][lines]") {
   CHECK(lines.line_of("/0/0/0") == 1);
 }
 
+TEST_CASE("nesting beyond the allowed depth is found at its bracket", "[conf][lines]") {
+  CHECK(find_excess_nesting("[[{}]]", 3) == std::string_view::npos);
+  CHECK(find_excess_nesting("[[{}]]", 2) == 2);
+  CHECK(find_excess_nesting("[[], [], {\"a\": 1}]", 2) == std::string_view::npos);
+}
+
+TEST_CASE("brackets inside strings do not count as nesting", "[conf][lines]") {
+  CHECK(find_excess_nesting(R"({"a": "[[[[\"{{{{"})", 1) == std::string_view::npos);
+}
+
 TEST_CASE("a byte order mark does not hide the document", "[conf][lines]") {
   const LineIndex lines("\xEF\xBB\xBF{\n\"a\": 1}");
   CHECK(lines.line_of("/a") == 2);

@@ -68,6 +68,11 @@ def sluice_binary() -> str:
     return binary
 
 
+def created_workdir() -> str | None:
+    """The temporary folder, if one was made (run.py removes it at the end)."""
+    return _session["workdir"]
+
+
 def workdir() -> str:
     """A temporary folder for this process's configs and logs."""
     if _session["workdir"] is None:
@@ -196,7 +201,7 @@ class Sluice:
     def __exit__(self, exc_type, exc, tb):
         problem = self.stop()
         if problem and exc_type is None:
-            raise AssertionError(f"{problem}\n{self.log_tail(30)}")
+            raise AssertionError(problem)
 
     @property
     def pid(self) -> int:
@@ -1151,15 +1156,6 @@ def assert_status(response: Response, expected: int) -> None:
     assert response is not None, f"expected status {expected}, the connection closed instead"
     assert response.status == expected, \
         f"expected status {expected}, got {response.status}:\n{response.describe()}"
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
 
 
 def assert_rejected_before_backend(status: int, *raw_requests: bytes, **config) -> None:

@@ -47,6 +47,7 @@ def start_watchdog(harness, name):
         print(f"FAIL {name}: still running after {WATCHDOG_S} s", flush=True)
         harness.cleanup()
         print(harness.failure_report(), flush=True)
+        remove_workdir(harness, keep=bool(os.environ.get("SLUICE_KEEP_TMP")))
         os._exit(1)
     timer = threading.Timer(WATCHDOG_S, expire)
     timer.daemon = True
@@ -97,17 +98,25 @@ def main():
         return 1
     harness.configure(args.sluice)
     signal.signal(signal.SIGTERM, on_sigterm)
-    module = load_module(args.file)
-    names = args.names or [n for n in vars(module) if n.startswith("test_") and callable(vars(module)[n])]
-    results = [run_test(harness, module, name) for name in names]
-    workdir = harness._session["workdir"]
-    if workdir and (all(results) or not os.environ.get("SLUICE_KEEP_TMP")):
-        shutil.rmtree(workdir, ignore_errors=True)
-    elif workdir:
-        print(f"kept {workdir}", flush=True)
+    results = []
+    try:
+        module = load_module(args.file)
+        names = args.names or [n for n, v in vars(module).items() if n.startswith("test_") and callable(v)]
+        for name in names:
+            results.append(run_test(harness, module, name))
+    finally:
+        remove_workdir(harness, keep=not all(results) and bool(os.environ.get("SLUICE_KEEP_TMP")))
     if len(results) > 1:
         print(f"{results.count(True)} passed, {results.count(False)} failed", flush=True)
     return 0 if results and all(results) else 1
+
+
+def remove_workdir(harness, keep):
+    workdir = harness.created_workdir()
+    if workdir and keep:
+        print(f"kept {workdir}", flush=True)
+    elif workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

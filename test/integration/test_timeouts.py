@@ -1,0 +1,51 @@
+"""Timeouts: a silent backend gets 504, a slow or idle client is cut off, others still served."""
+
+import itertools
+import time
+
+from harness import Backend, Sluice, assert_status, hang, ok, proxy_config
+
+
+def test_backend_that_never_responds_gives_504():
+    with Backend(hang()) as backend, \
+            Sluice(proxy_config(backend, timeouts={"upstream_response_ms": 1000})) as proxy:
+        started = time.monotonic()
+        response = proxy.get("/", timeout=6)
+        elapsed = time.monotonic() - started
+    assert_status(response, 504)
+    assert 0.8 <= elapsed < 3, f"504 after {elapsed:.1f} s with upstream_response_ms 1000"
+
+
+def test_slowloris_client_is_cut_off_while_others_are_served():
+    partial_head = b"GET / HTTP/1.1\r\nHost: sluice.test\r\nX-Slow: "
+    with Backend(ok(b"served")) as backend, \
+            Sluice(proxy_config(backend, timeouts={"client_header_ms": 1000})) as proxy, \
+            proxy.client() as slow:
+        started = time.monotonic()
+        served, cut_off_after = None, None
+        for byte in itertools.chain(partial_head, itertools.repeat(ord("a"))):
+            slow.send(bytes([byte]), tolerate_close=True)
+            if served is None and time.monotonic() - started > 0.3:
+                served = proxy.get("/")
+            if slow.wait_closed(0.1):
+                cut_off_after = time.monotonic() - started
+                break
+            if time.monotonic() - started > 5:
+                break
+    assert_status(served, 200)
+    assert served.body == b"served"
+    assert cut_off_after is not None, "slow client still connected after 5 s"
+    assert cut_off_after < 3, f"slow client cut off only after {cut_off_after:.1f} s"
+    assert len(backend.requests) == 1, "the slow client's partial request reached the backend"
+
+
+def test_idle_keepalive_client_is_closed_after_client_idle_ms():
+    with Backend(ok()) as backend, \
+            Sluice(proxy_config(backend, timeouts={"client_idle_ms": 1000})) as proxy, \
+            proxy.client() as client:
+        assert_status(client.exchange("GET", "/"), 200)
+        idle_since = time.monotonic()
+        closed = client.wait_closed(4.0)
+        idle = time.monotonic() - idle_since
+    assert closed, "idle keep-alive connection still open after 4 s (client_idle_ms 1000)"
+    assert 0.5 <= idle < 3, f"closed after {idle:.1f} s idle with client_idle_ms 1000"
