@@ -13,6 +13,8 @@
 
 namespace sluice::balancer {
 
+class PolicyTable;
+
 // Live state of one backend. Survives a config reload when the upstream name and address stay.
 struct BackendState {
   std::atomic<bool> up{true};
@@ -36,6 +38,7 @@ struct Pool {
   std::string name;
   std::string policy = "round_robin";
   std::vector<Backend> backends;
+  std::shared_ptr<const PolicyTable> table;  // the policy's shared per-snapshot state, if any
 };
 
 }  // namespace sluice::balancer

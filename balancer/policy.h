@@ -1,6 +1,7 @@
 // The Policy seam: given a request's key and the live health view, pick a backend.
-// Each worker owns its own Policy instances (made per snapshot), so a pick never locks;
-// a policy registers itself by name with one line in registry.cpp.
+// A policy type registers itself by name with one line in registry.cpp. Per snapshot it may
+// prepare an immutable PolicyTable shared by every worker (a Maglev lookup table); each worker
+// then makes its own Policy instance, so a pick never locks.
 #pragma once
 
 #include <cstdint>
@@ -18,22 +19,41 @@ struct PickRequest {
   int avoid = -1;  // backend index to skip (the one a retry is leaving), -1 for none
 };
 
+// Immutable per-snapshot state of a policy, built off the workers and only read by them.
+class PolicyTable {
+ public:
+  virtual ~PolicyTable() = default;
+};
+
 class Policy {
  public:
   virtual ~Policy() = default;
-  // Returns the index of a healthy backend among `candidates` (indices into the pool), or -1.
+  // Returns the index of a backend among `candidates` (indices into the pool, all of them up
+  // and all primaries or all backups), or -1.
   virtual int pick(const PickRequest& request, const std::vector<int>& candidates) = 0;
 };
 
-using PolicyFactory = std::unique_ptr<Policy> (*)(const Pool& pool);
+struct PolicyType {
+  std::string_view name;
+  // Builds the shared table for a pool; nullptr when the policy needs none.
+  std::shared_ptr<const PolicyTable> (*prepare)(const Pool& pool);
+  // Makes one worker's instance. `table` is what prepare() returned for this pool.
+  std::unique_ptr<Policy> (*make)(const Pool& pool, const PolicyTable* table);
+  // The policy reads BackendState::active, so the proxy must count in-flight requests.
+  bool counts_active;
+};
 
-// Looks a policy up by its config name; nullptr when no policy has that name.
-PolicyFactory find_policy(std::string_view name);
+// Looks a policy type up by its config name; nullptr when none has that name.
+const PolicyType* find_policy(std::string_view name);
 // The names of all registered policies, for error messages and docs.
 std::vector<std::string_view> policy_names();
 
-// Picks a backend from `pool` with `policy`: healthy primaries first, backups only when no
+// Picks a backend from `pool` with `policy`: usable primaries first, backups only when no
 // primary is up. Returns -1 when nothing is usable.
 int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request);
+
+// A stable 64-bit hash of a balancing key: the same on every machine and in every process, so a
+// fleet of instances maps a key to the same backend.
+uint64_t hash_key(std::string_view key);
 
 }  // namespace sluice::balancer

@@ -1,33 +1,44 @@
 // Maps config names to policies, and the backup fallback shared by every policy.
-#include <array>
 #include <string_view>
 
 #include "balancer/policy.h"
 
 namespace sluice::balancer {
 
-std::unique_ptr<Policy> make_round_robin(const Pool& pool);
+extern const PolicyType kRoundRobin;
 
 namespace {
-struct Entry {
-  std::string_view name;
-  PolicyFactory make;
-};
-constexpr std::array kPolicies = {
-    Entry{"round_robin", &make_round_robin},
+// One line per policy.
+const PolicyType* const kPolicies[] = {
+    &kRoundRobin,
 };
 }  // namespace
 
-PolicyFactory find_policy(std::string_view name) {
-  for (const Entry& e : kPolicies)
-    if (e.name == name) return e.make;
+const PolicyType* find_policy(std::string_view name) {
+  for (const PolicyType* p : kPolicies)
+    if (p->name == name) return p;
   return nullptr;
 }
 
 std::vector<std::string_view> policy_names() {
   std::vector<std::string_view> names;
-  for (const Entry& e : kPolicies) names.push_back(e.name);
+  for (const PolicyType* p : kPolicies) names.push_back(p->name);
   return names;
+}
+
+uint64_t hash_key(std::string_view key) {
+  // FNV-1a, then a murmur3 finalizer: FNV alone leaves the low bits poorly mixed for short keys.
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
 }
 
 int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request) {

@@ -32,10 +32,12 @@ class RoundRobin final : public Policy {
   std::vector<int64_t> score_;
 };
 
-}  // namespace
-
-std::unique_ptr<Policy> make_round_robin(const Pool& pool) {
+std::unique_ptr<Policy> make(const Pool& pool, const PolicyTable*) {
   return std::make_unique<RoundRobin>(pool);
 }
+
+}  // namespace
+
+extern const PolicyType kRoundRobin{"round_robin", nullptr, &make, false};
 
 }  // namespace sluice::balancer

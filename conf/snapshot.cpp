@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "balancer/policy.h"
+
 namespace sluice::conf {
 namespace {
 
@@ -76,6 +78,16 @@ balancer::Pool make_pool(const UpstreamConfig& settings, const balancer::Pool* p
   return pool;
 }
 
+// Built here, once per snapshot on the main thread, so workers only ever read the table.
+void prepare_table(balancer::Pool& pool) {
+  const balancer::PolicyType* type = balancer::find_policy(pool.policy);
+  // parse_config guarantees this; a hand-built Config that breaks it is a programming error.
+  if (type == nullptr)
+    throw std::invalid_argument("upstream \"" + pool.name + "\" names unknown policy \"" +
+                                pool.policy + "\"");
+  if (type->prepare != nullptr) pool.table = type->prepare(pool);
+}
+
 }  // namespace
 
 const Route* Snapshot::match(std::string_view host, std::string_view path) const {
@@ -94,6 +106,9 @@ std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* pr
     snapshot->upstreams.push_back(
         Upstream{make_pool(settings, find_pool(previous, settings.name)), settings});
   }
+  // Tables are prepared only now, with every pool at its final address, so a table may keep
+  // pointers into its pool.
+  for (Upstream& upstream : snapshot->upstreams) prepare_table(upstream.pool);
   for (const RouteConfig& route : config.routes) {
     size_t index = 0;
     while (index < config.upstreams.size() && config.upstreams[index].name != route.upstream)

@@ -6,7 +6,9 @@
 
 namespace sluice::core {
 
-void block_ref(Block* block) { ++block->refs; }
+void block_ref(Block* block) {
+  ++block->refs;
+}
 
 void block_unref(Block* block) {
   if (--block->refs == 0) block->pool->recycle(block);
@@ -45,8 +47,10 @@ Block* BlockPool::acquire(size_t size) {
 }
 
 void BlockPool::recycle(Block* block) {
-  if (block->size == block_size_ && free_.size() < max_free_) free_.push_back(block);
-  else std::free(block);
+  if (block->size == block_size_ && free_.size() < max_free_)
+    free_.push_back(block);
+  else
+    std::free(block);
 }
 
 }  // namespace sluice::core

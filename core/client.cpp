@@ -28,7 +28,9 @@ void peer_address(int fd, char* out, size_t size) {
 }  // namespace
 
 ClientConnection::ClientConnection(WorkerContext& ctx, Stream* stream)
-    : ctx_(ctx), client_(stream), parser_(HttpParser::Kind::kRequest, ctx.heads, ctx.current->limits) {
+    : ctx_(ctx),
+      client_(stream),
+      parser_(HttpParser::Kind::kRequest, ctx.heads, ctx.current->limits) {
   deadline_.init(ctx.loop, &ClientConnection::on_deadline, this);
 }
 
@@ -184,8 +186,10 @@ void ClientConnection::on_eof() {
   client_eof_ = true;
   switch (phase_) {
     case Phase::kClosing:
-      if (client_->queued_bytes() == 0) destroy();
-      else client_->notify_drained();
+      if (client_->queued_bytes() == 0)
+        destroy();
+      else
+        client_->notify_drained();
       return;
     case Phase::kTunnel:
       if (upstream_) upstream_->stream().shutdown_write();
@@ -200,7 +204,9 @@ void ClientConnection::on_eof() {
   }
 }
 
-void ClientConnection::on_error(int) { abort(); }
+void ClientConnection::on_error(int) {
+  abort();
+}
 
 void ClientConnection::on_drained() {
   if (phase_ == Phase::kClosing) {
@@ -230,7 +236,8 @@ void ClientConnection::on_deadline(void* self) {
 
 void ClientConnection::begin_drain() {
   keep_alive_ = false;
-  if (phase_ == Phase::kWaiting && parser_.between_messages() && !pending_.block) close_gracefully();
+  if (phase_ == Phase::kWaiting && parser_.between_messages() && !pending_.block)
+    close_gracefully();
 }
 
 void ClientConnection::abort() {
@@ -248,8 +255,10 @@ void ClientConnection::destroy() {
   if (pending_.block) block_unref(pending_.block);
   pending_ = Slice{};
   client_->close();
-  if (prev) prev->next = next;
-  else ctx_.clients = next;
+  if (prev)
+    prev->next = next;
+  else
+    ctx_.clients = next;
   if (next) next->prev = prev;
   --ctx_.client_count;
   deadline_.close([](void* self) { delete static_cast<ClientConnection*>(self); });

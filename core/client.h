@@ -92,7 +92,7 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   // The current exchange.
   Generation* generation_ = nullptr;
   std::unique_ptr<MessageHead> request_;
-  Slice request_head_;  // rewritten head, kept until a response byte arrives (for a retry)
+  Slice request_head_;          // rewritten head, kept until a response byte arrives (for a retry)
   std::vector<Slice> backlog_;  // request body waiting for the upstream connection
   UpstreamConnection* upstream_ = nullptr;
   size_t upstream_index_ = 0;
@@ -101,16 +101,16 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
 
   Phase phase_ = Phase::kWaiting;
   Wait wait_ = Wait::kNone;
-  bool request_done_ = false;     // the whole request has been read from the client
-  bool body_sent_ = false;        // some request body bytes went to the upstream
-  bool response_started_ = false; // some response bytes went to the client
-  bool keep_alive_ = true;        // the client connection outlives this exchange
+  bool request_done_ = false;      // the whole request has been read from the client
+  bool body_sent_ = false;         // some request body bytes went to the upstream
+  bool response_started_ = false;  // some response bytes went to the client
+  bool keep_alive_ = true;         // the client connection outlives this exchange
   bool client_eof_ = false;
-  bool upstream_eof_ = false;     // tunnel: the backend half-closed
-  bool local_response_ = false;   // the proxy answered itself; the request body is discarded
-  bool interim_ = false;          // relaying a 1xx response; the final one follows
-  bool tunnel_pending_ = false;   // a 101 was relayed; switch to raw bytes after its head
-  bool dechunk_ = false;          // de-chunking the response for an HTTP/1.0 client
+  bool upstream_eof_ = false;    // tunnel: the backend half-closed
+  bool local_response_ = false;  // the proxy answered itself; the request body is discarded
+  bool interim_ = false;         // relaying a 1xx response; the final one follows
+  bool tunnel_pending_ = false;  // a 101 was relayed; switch to raw bytes after its head
+  bool dechunk_ = false;         // de-chunking the response for an HTTP/1.0 client
   bool stale_retried_ = false;
   bool closed_ = false;
   Block* relay_block_ = nullptr;  // the block being parsed, for dechunked_body()

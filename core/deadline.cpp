@@ -21,7 +21,9 @@ void Deadline::set(uint64_t after_ms) {
   if (due_ == 0 || due_ > deadline_) arm(deadline_);
 }
 
-void Deadline::clear() { deadline_ = 0; }
+void Deadline::clear() {
+  deadline_ = 0;
+}
 
 void Deadline::on_timer(uv_timer_t* timer) {
   auto* d = static_cast<Deadline*>(timer->data);

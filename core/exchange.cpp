@@ -11,7 +11,11 @@ namespace sluice::core {
 namespace {
 bool idempotent(uint8_t method) {
   switch (method) {
-    case HTTP_GET: case HTTP_HEAD: case HTTP_PUT: case HTTP_DELETE: case HTTP_OPTIONS:
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+    case HTTP_OPTIONS:
     case HTTP_TRACE:
       return true;
     default:
@@ -73,8 +77,8 @@ void ClientConnection::connect_upstream(bool fresh) {
     }
   }
   int error = 0;
-  upstream_ = UpstreamConnection::open(ctx_, b.address, reinterpret_cast<const sockaddr*>(&b.sockaddr),
-                                       this, &error);
+  upstream_ = UpstreamConnection::open(
+      ctx_, b.address, reinterpret_cast<const sockaddr*>(&b.sockaddr), this, &error);
   if (!upstream_) return upstream_failed(502, uv_strerror(error), Retry::kOtherBackend);
   upstream_->count_exchange();
   upstream_->deadline().set(timeouts().upstream_connect_ms);
@@ -141,8 +145,8 @@ bool ClientConnection::relay_response(Block* block, const char* data, size_t len
     const ParseStep step = upstream_->parser().execute(data, length);
     switch (step.event) {
       case ParseEvent::kError:
-        log(LogLevel::kWarn, "backend %s: invalid response: %s",
-            upstream_->key().c_str(), upstream_->parser().error_reason());
+        log(LogLevel::kWarn, "backend %s: invalid response: %s", upstream_->key().c_str(),
+            upstream_->parser().error_reason());
         upstream_failed(502, "invalid response from the backend", Retry::kNo);
         return false;
       case ParseEvent::kNeedMore:
@@ -179,7 +183,8 @@ void ClientConnection::on_response_head() {
   const bool http10 = request_->version_major == 1 && request_->version_minor == 0;
   if (head.status < 200) {
     if (head.status == 101) {
-      if (!request_->upgrade) return upstream_failed(502, "unrequested protocol switch", Retry::kNo);
+      if (!request_->upgrade)
+        return upstream_failed(502, "unrequested protocol switch", Retry::kNo);
       tunnel_pending_ = true;
     } else {
       interim_ = true;
@@ -271,7 +276,8 @@ void ClientConnection::on_upstream_eof() {
   HttpParser& parser = upstream_->parser();
   if (response_started_ && parser.in_body()) {
     if (parser.finish().event == ParseEvent::kEnd) return finish_exchange(false);
-    log(LogLevel::kWarn, "backend %s: closed in the middle of a response", upstream_->key().c_str());
+    log(LogLevel::kWarn, "backend %s: closed in the middle of a response",
+        upstream_->key().c_str());
     return abort();
   }
   upstream_failed(502, "the backend closed the connection without a response",

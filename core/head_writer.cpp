@@ -64,7 +64,8 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
       .add(" HTTP/1.1\r\n");
   for (size_t i = 0; i < request.field_count(); ++i) {
     const std::string_view name = request.name(i);
-    if (equals_ignore_case(name, "x-forwarded-proto") || equals_ignore_case(name, "x-forwarded-for"))
+    if (equals_ignore_case(name, "x-forwarded-proto") ||
+        equals_ignore_case(name, "x-forwarded-for"))
       continue;
     const bool keep_upgrade = how.tunnel && equals_ignore_case(name, "upgrade");
     if (!keep_upgrade && is_hop_by_hop(request, name)) continue;
@@ -80,7 +81,8 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
   return out.finish();
 }
 
-Slice write_response_head(BlockPool& pool, const MessageHead& response, const ResponseRewrite& how) {
+Slice write_response_head(BlockPool& pool, const MessageHead& response,
+                          const ResponseRewrite& how) {
   HeadBuilder out(pool, head_capacity(response));
   out.add("HTTP/1.1 ").add(response.status).add(" ").add(response.reason()).add("\r\n");
   for (size_t i = 0; i < response.field_count(); ++i) {
@@ -90,9 +92,12 @@ Slice write_response_head(BlockPool& pool, const MessageHead& response, const Re
     if (how.drop_transfer_encoding && equals_ignore_case(name, "transfer-encoding")) continue;
     out.field(name, response.value(i));
   }
-  if (how.tunnel) out.field("Connection", "upgrade");
-  else if (!how.keep_alive) out.field("Connection", "close");
-  else if (how.http10_client) out.field("Connection", "keep-alive");
+  if (how.tunnel)
+    out.field("Connection", "upgrade");
+  else if (!how.keep_alive)
+    out.field("Connection", "close");
+  else if (how.http10_client)
+    out.field("Connection", "keep-alive");
   return out.finish();
 }
 
@@ -104,7 +109,8 @@ Slice write_error_response(BlockPool& pool, int status, std::string_view detail,
   const size_t body = 4 + reason.size() + (detail.empty() ? 0 : 2 + detail.size()) + 1;
   out.add("HTTP/1.1 ").add(static_cast<uint64_t>(status)).add(" ").add(reason).add("\r\n");
   out.add("Content-Type: text/plain\r\nContent-Length: ").add(body).add("\r\n");
-  if (retry_after_s > 0) out.add("Retry-After: ").add(static_cast<uint64_t>(retry_after_s)).add("\r\n");
+  if (retry_after_s > 0)
+    out.add("Retry-After: ").add(static_cast<uint64_t>(retry_after_s)).add("\r\n");
   out.add(keep_alive ? "" : "Connection: close\r\n").add("\r\n");
   out.add(static_cast<uint64_t>(status)).add(" ").add(reason);
   if (!detail.empty()) out.add(": ").add(detail);
@@ -113,17 +119,28 @@ Slice write_error_response(BlockPool& pool, int status, std::string_view detail,
 
 const char* status_reason(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
   }
 }
 

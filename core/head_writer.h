@@ -17,9 +17,9 @@ struct RequestRewrite {
 };
 
 struct ResponseRewrite {
-  bool keep_alive = true;          // the client connection stays open after this response
-  bool http10_client = false;      // say keep-alive explicitly to HTTP/1.0 clients
-  bool tunnel = false;             // a 101: keep Upgrade and say Connection: upgrade
+  bool keep_alive = true;               // the client connection stays open after this response
+  bool http10_client = false;           // say keep-alive explicitly to HTTP/1.0 clients
+  bool tunnel = false;                  // a 101: keep Upgrade and say Connection: upgrade
   bool drop_transfer_encoding = false;  // the body is being de-chunked for an HTTP/1.0 client
 };
 

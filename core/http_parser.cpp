@@ -8,9 +8,13 @@
 namespace sluice::core {
 namespace {
 
-HttpParser& self(llhttp_t* p) { return *static_cast<HttpParser*>(p->data); }
+HttpParser& self(llhttp_t* p) {
+  return *static_cast<HttpParser*>(p->data);
+}
 
-bool has_byte(const char* at, size_t n, char c) { return std::memchr(at, c, n) != nullptr; }
+bool has_byte(const char* at, size_t n, char c) {
+  return std::memchr(at, c, n) != nullptr;
+}
 
 // The last coding must be chunked and chunked must appear once: anything else leaves the body
 // length to interpretation, which is how request smuggling starts.
@@ -89,7 +93,8 @@ bool HttpParser::scan_head_bytes(const char* data, size_t length, bool head_comp
     fail(400, "obsolete line folding in a header");
     return false;
   }
-  for (const char* p = data; (p = static_cast<const char*>(std::memchr(p, '\n', data + length - p)));) {
+  for (const char* p = data;
+       (p = static_cast<const char*>(std::memchr(p, '\n', data + length - p)));) {
     ++p;
     if (p == data + length) break;
     if (*p == ' ' || *p == '\t') {
@@ -103,8 +108,10 @@ bool HttpParser::scan_head_bytes(const char* data, size_t length, bool head_comp
 
 int HttpParser::on_message_begin(llhttp_t* p) {
   HttpParser& me = self(p);
-  if (!me.head_) me.head_ = me.heads_.acquire();
-  else me.head_->clear();
+  if (!me.head_)
+    me.head_ = me.heads_.acquire();
+  else
+    me.head_->clear();
   me.state_ = State::kHead;
   me.field_bytes_ = 0;
   me.raw_head_bytes_ = 0;
@@ -175,7 +182,8 @@ int HttpParser::check_request_fields() {
   const bool http11 = head.version_major == 1 && head.version_minor >= 1;
   if (http11 && hosts == 0) return fail(400, "missing Host header");
   std::string_view expect;
-  if (head.find("expect", &expect)) head.expect_continue = equals_ignore_case(expect, "100-continue");
+  if (head.find("expect", &expect))
+    head.expect_continue = equals_ignore_case(expect, "100-continue");
   return 0;
 }
 
@@ -185,7 +193,8 @@ int HttpParser::decide_framing() {
   const bool bodiless_status =
       response && (head.status < 200 || head.status == 204 || head.status == 304);
   if (llhttp_.flags & F_TRANSFER_ENCODING) {
-    if (!transfer_coding_is_chunked(head)) return fail(400, "transfer coding other than a final chunked");
+    if (!transfer_coding_is_chunked(head))
+      return fail(400, "transfer coding other than a final chunked");
     if (!response && head.version_major == 1 && head.version_minor == 0)
       return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
   }

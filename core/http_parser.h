@@ -20,11 +20,11 @@ struct ParseLimits {
 };
 
 enum class ParseEvent : uint8_t {
-  kNeedMore,    // every byte consumed; the message goes on
-  kHead,        // the head is complete (bytes up to and including its blank line consumed)
-  kEnd,         // the message is complete; bytes after it belong to the next message
-  kUpgrade,     // the message is complete and the rest of the connection is another protocol
-  kError,       // malformed: error_status() says which answer a client gets
+  kNeedMore,  // every byte consumed; the message goes on
+  kHead,      // the head is complete (bytes up to and including its blank line consumed)
+  kEnd,       // the message is complete; bytes after it belong to the next message
+  kUpgrade,   // the message is complete and the rest of the connection is another protocol
+  kError,     // malformed: error_status() says which answer a client gets
 };
 
 struct ParseStep {
@@ -95,8 +95,8 @@ class HttpParser {
   State state_ = State::kIdle;
   bool no_body_ = false;
   bool in_value_ = false;
-  size_t field_bytes_ = 0;  // header names and values, plus 4 per field for ": " and CRLF
-  size_t raw_head_bytes_ = 0;  // every byte of the head, whitespace included
+  size_t field_bytes_ = 0;           // header names and values, plus 4 per field for ": " and CRLF
+  size_t raw_head_bytes_ = 0;        // every byte of the head, whitespace included
   bool line_start_pending_ = false;  // the previous read ended a head line
   int error_status_ = 0;
   const char* error_reason_ = "";

@@ -16,8 +16,8 @@
 
 namespace sluice::core {
 namespace {
-constexpr int kAcceptsPerWake = 64;    // bounds one loop iteration's accept work
-constexpr uint64_t kPauseMs = 100;     // wait after EMFILE before trying again
+constexpr int kAcceptsPerWake = 64;  // bounds one loop iteration's accept work
+constexpr uint64_t kPauseMs = 100;   // wait after EMFILE before trying again
 }  // namespace
 
 int open_listening_socket(const conf::SocketAddress& address, std::string* error) {

@@ -13,15 +13,21 @@ namespace {
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 const char* name(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    default: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    default:
+      return "error";
   }
 }
 }  // namespace
 
-void set_log_level(LogLevel level) { g_level = level; }
+void set_log_level(LogLevel level) {
+  g_level = level;
+}
 
 void log(LogLevel level, const char* format, ...) {
   if (level < g_level.load(std::memory_order_relaxed)) return;

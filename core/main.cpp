@@ -70,6 +70,6 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  return sluice::core::run_process(config_path,
-                                   sluice::conf::build_snapshot(std::move(*parsed.config), nullptr));
+  return sluice::core::run_process(
+      config_path, sluice::conf::build_snapshot(std::move(*parsed.config), nullptr));
 }

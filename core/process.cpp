@@ -36,7 +36,8 @@ bool same_listeners(const conf::Config& a, const conf::Config& b) {
 void reload(Process& p) {
   conf::ParseResult parsed = conf::load_config_file(p.config_path);
   if (!parsed.config) {
-    log(LogLevel::kError, "reload of %s failed; keeping the running config:", p.config_path.c_str());
+    log(LogLevel::kError,
+        "reload of %s failed; keeping the running config:", p.config_path.c_str());
     for (const conf::ConfigError& e : parsed.errors)
       log(LogLevel::kError, "  %s", e.to_string().c_str());
     return;
@@ -91,7 +92,8 @@ int run_process(const std::string& config_path, std::shared_ptr<const conf::Snap
   }
   for (auto& w : p.workers) w->start();
   std::string addresses;
-  for (const conf::ListenerConfig& l : p.snapshot->config.listeners) addresses += " " + l.address.text;
+  for (const conf::ListenerConfig& l : p.snapshot->config.listeners)
+    addresses += " " + l.address.text;
   log(LogLevel::kInfo, "sluice started: %zu workers, listening on%s", p.workers.size(),
       addresses.c_str());
   uv_run(loop, UV_RUN_DEFAULT);

@@ -84,8 +84,10 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
     s->handler_->on_read(block, block->data(), static_cast<size_t>(nread));
   } else if (nread < 0 && s->handler_) {
     s->read_stop();
-    if (nread == UV_EOF) s->handler_->on_eof();
-    else s->handler_->on_error(static_cast<int>(nread));
+    if (nread == UV_EOF)
+      s->handler_->on_eof();
+    else
+      s->handler_->on_error(static_cast<int>(nread));
   }
   if (block) block_unref(block);
 }
@@ -98,10 +100,12 @@ int TcpStream::write(const Slice* slices, size_t count) {
     const size_t n = count < kSlicesPerWrite ? count : kSlicesPerWrite;
     size_t total = 0;
     for (size_t i = 0; i < n; ++i) {
-      bufs[i] = uv_buf_init(const_cast<char*>(slices[i].data), static_cast<unsigned>(slices[i].length));
+      bufs[i] =
+          uv_buf_init(const_cast<char*>(slices[i].data), static_cast<unsigned>(slices[i].length));
       total += slices[i].length;
     }
-    const int r = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, static_cast<unsigned>(n));
+    const int r =
+        uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, static_cast<unsigned>(n));
     if (r < 0 && r != UV_EAGAIN) return r;
     written = r > 0 ? static_cast<size_t>(r) : 0;
     if (written == total && n == count) return 0;
@@ -162,12 +166,15 @@ void TcpStream::on_write(uv_write_t* req, int status) {
   }
 }
 
-size_t TcpStream::queued_bytes() const { return tcp_.write_queue_size; }
+size_t TcpStream::queued_bytes() const {
+  return tcp_.write_queue_size;
+}
 
 void TcpStream::shutdown_write() {
   if (closing_) return;
   auto* req = new uv_shutdown_t;
-  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t* r, int) { delete r; }) != 0)
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_),
+                  [](uv_shutdown_t* r, int) { delete r; }) != 0)
     delete req;
 }
 
@@ -179,6 +186,8 @@ void TcpStream::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpStream::on_close);
 }
 
-void TcpStream::on_close(uv_handle_t* handle) { delete static_cast<TcpStream*>(handle->data); }
+void TcpStream::on_close(uv_handle_t* handle) {
+  delete static_cast<TcpStream*>(handle->data);
+}
 
 }  // namespace sluice::core

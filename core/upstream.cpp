@@ -117,8 +117,10 @@ void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idl
 void UpstreamPool::remove(UpstreamConnection* conn) {
   if (!conn->idle) return;
   IdleList& list = idle_[conn->key()];
-  if (conn->idle_prev) conn->idle_prev->idle_next = conn->idle_next;
-  else list.head = conn->idle_next;
+  if (conn->idle_prev)
+    conn->idle_prev->idle_next = conn->idle_next;
+  else
+    list.head = conn->idle_next;
   if (conn->idle_next) conn->idle_next->idle_prev = conn->idle_prev;
   conn->idle_prev = conn->idle_next = nullptr;
   conn->idle = false;

@@ -13,7 +13,8 @@ namespace sluice::core {
 void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot) {
   auto g = std::make_unique<Generation>();
   for (const conf::Upstream& up : snapshot->upstreams)
-    g->policies.push_back(balancer::find_policy(up.pool.policy)(up.pool));
+    g->policies.push_back(
+        balancer::find_policy(up.pool.policy)->make(up.pool, up.pool.table.get()));
   const conf::Limits& l = snapshot->config.limits;
   g->limits = ParseLimits{l.request_line_bytes, l.header_bytes, l.header_count};
   g->snapshot = std::move(snapshot);
@@ -52,7 +53,9 @@ void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void Worker::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();

@@ -43,7 +43,7 @@ struct WorkerContext {
   UpstreamPool upstreams;
   Generation* current = nullptr;
   std::vector<std::unique_ptr<Generation>> generations;  // current and retired-but-in-use
-  ClientConnection* clients = nullptr;  // intrusive list, for draining
+  ClientConnection* clients = nullptr;                   // intrusive list, for draining
   size_t client_count = 0;
   bool draining = false;
 };

@@ -23,13 +23,17 @@ Pool pool_of(std::initializer_list<uint32_t> weights, std::vector<bool> backup =
     backend.backup = pool.backends.size() < backup.size() && backup[pool.backends.size()];
     pool.backends.push_back(std::move(backend));
   }
+  // As build_snapshot does: the shared table is prepared once the backends are final.
+  const PolicyType* type = find_policy(pool.policy);
+  REQUIRE(type != nullptr);
+  if (type->prepare != nullptr) pool.table = type->prepare(pool);
   return pool;
 }
 
 std::unique_ptr<Policy> round_robin(const Pool& pool) {
-  const PolicyFactory make = find_policy("round_robin");
-  REQUIRE(make != nullptr);
-  return make(pool);
+  const PolicyType* type = find_policy("round_robin");
+  REQUIRE(type != nullptr);
+  return type->make(pool, pool.table.get());
 }
 
 // How often each backend was picked over `picks` picks; index pool size counts the -1s.
@@ -150,10 +154,21 @@ TEST_CASE("an unknown policy name finds no policy", "[balancer]") {
   CHECK(find_policy("") == nullptr);
 }
 
-TEST_CASE("round_robin is a registered policy name", "[balancer]") {
+TEST_CASE("every listed policy name finds its policy type", "[balancer]") {
   const std::vector<std::string_view> names = policy_names();
   CHECK(std::find(names.begin(), names.end(), "round_robin") != names.end());
-  for (std::string_view name : names) CHECK(find_policy(name) != nullptr);
+  for (std::string_view name : names) {
+    const PolicyType* type = find_policy(name);
+    REQUIRE(type != nullptr);
+    CHECK(type->name == name);
+    CHECK(type->make != nullptr);
+  }
+}
+
+TEST_CASE("round robin needs no in-flight counts", "[balancer]") {
+  const PolicyType* type = find_policy("round_robin");
+  REQUIRE(type != nullptr);
+  CHECK_FALSE(type->counts_active);
 }
 
 }  // namespace

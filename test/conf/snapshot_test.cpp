@@ -130,6 +130,7 @@ TEST_CASE("each upstream becomes a pool with its policy and backends", "[conf][s
   CHECK(second.sockaddr.ss_family == AF_INET6);
   CHECK(second.sockaddr_len == sizeof(sockaddr_in6));
   CHECK(first.state != second.state);
+  CHECK(upstream.pool.table == nullptr);  // round robin keeps no shared table
   REQUIRE(snapshot->routes.size() == 1);
   CHECK(snapshot->routes[0].upstream == 0);
 }
@@ -191,6 +192,12 @@ TEST_CASE("a backend moved to a renamed upstream starts with fresh state", "[con
   const auto after = build_snapshot(parsed(renamed), before.get());
   CHECK(after->upstreams[0].pool.name == "web");
   CHECK(after->upstreams[0].pool.backends[0].state != before->upstreams[0].pool.backends[0].state);
+}
+
+TEST_CASE("a hand-built config naming an unknown policy is refused", "[conf][snapshot]") {
+  Config config = parsed(test::config_text());
+  config.upstreams[0].balance = "nope";
+  CHECK_THROWS_AS(build_snapshot(std::move(config), nullptr), std::invalid_argument);
 }
 
 TEST_CASE("a hand-built config whose route names no upstream is refused", "[conf][snapshot]") {

@@ -1,8 +1,9 @@
 // Specification of head rewriting: what reaches the backend and what reaches the client.
+#include "core/head_writer.h"
+
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "core/head_writer.h"
 #include "core/http_parser.h"
 
 using namespace sluice::core;
@@ -45,8 +46,8 @@ TEST_CASE("hop-by-hop request fields and the fields named in Connection are remo
       "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X\r\n"
       "Upgrade: h2c\r\nX-Kept: yes\r\n\r\n",
       true);
-  for (const char* gone : {"Connection:", "X-Private:", "Keep-Alive:", "Proxy-Connection:",
-                           "TE:", "Trailer:", "Upgrade:"})
+  for (const char* gone : {"Connection:", "X-Private:", "Keep-Alive:", "Proxy-Connection:", "TE:",
+                           "Trailer:", "Upgrade:"})
     CHECK(wire.find(std::string("\r\n") + gone) == std::string::npos);
   CHECK(has_line(wire, "X-Kept: yes"));
 }
@@ -54,7 +55,8 @@ TEST_CASE("hop-by-hop request fields and the fields named in Connection are remo
 TEST_CASE("X-Forwarded-For gains the client address after any earlier hops") {
   CHECK(has_line(rewrite("GET / HTTP/1.1\r\nHost: x\r\n\r\n", true), "X-Forwarded-For: 10.0.0.1"));
   std::string chained = rewrite(
-      "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n\r\n", true);
+      "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n\r\n",
+      true);
   CHECK(has_line(chained, "X-Forwarded-For: 1.2.3.4, 5.6.7.8, 10.0.0.1"));
 }
 
@@ -66,8 +68,9 @@ TEST_CASE("X-Forwarded-Proto is set by the proxy, replacing a client's value") {
 
 TEST_CASE("an upgrade request keeps Upgrade and asks the backend for the switch") {
   RequestRewrite how{"10.0.0.1", "http", true};
-  std::string wire = rewrite(
-      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true, how);
+  std::string wire =
+      rewrite("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+              true, how);
   CHECK(has_line(wire, "Upgrade: websocket"));
   CHECK(has_line(wire, "Connection: upgrade"));
 }

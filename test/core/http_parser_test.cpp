@@ -1,9 +1,9 @@
 // Specification of request parsing and strict framing: what is accepted, how the body is
 // delimited, and which status each malformed request earns.
+#include "core/http_parser.h"
+
 #include <catch2/catch.hpp>
 #include <string>
-
-#include "core/http_parser.h"
 
 using namespace sluice::core;
 
@@ -14,7 +14,7 @@ struct Parsed {
   int status = 0;
   Framing framing = Framing::kNone;
   uint64_t content_length = 0;
-  size_t body_bytes = 0;       // bytes between the end of the head and the end of the message
+  size_t body_bytes = 0;  // bytes between the end of the head and the end of the message
   bool keep_alive = true;
   bool expect_continue = false;
   std::string target, path;
@@ -89,8 +89,9 @@ TEST_CASE("a chunked body is reported as raw bytes including its framing and tra
 }
 
 TEST_CASE("a request split into one-byte reads parses the same as in one read") {
-  const std::string text = "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           "5\r\nhello\r\n0\r\n\r\n";
+  const std::string text =
+      "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n";
   Parsed whole = parse(text);
   Parsed bytewise = parse(text, 1);
   CHECK(bytewise.events == whole.events);
@@ -135,7 +136,8 @@ TEST_CASE("malformed framing is answered with 400") {
       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
-      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n",
       "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
       "GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n",
@@ -167,7 +169,8 @@ TEST_CASE("a request line longer than the limit is answered with 414") {
 
 TEST_CASE("a header block larger than the limit is answered with 431") {
   std::string text = "GET / HTTP/1.1\r\nHost: x\r\n";
-  for (int i = 0; i < 40; ++i) text += "X-Filler-" + std::to_string(i) + ": " + std::string(1000, 'v') + "\r\n";
+  for (int i = 0; i < 40; ++i)
+    text += "X-Filler-" + std::to_string(i) + ": " + std::string(1000, 'v') + "\r\n";
   CHECK(parse(text + "\r\n").status == 431);
 }
 
@@ -186,7 +189,8 @@ TEST_CASE("CONNECT is refused with 405") {
 }
 
 TEST_CASE("an Upgrade request ends after its head so the rest can be tunnelled") {
-  Parsed p = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  Parsed p =
+      parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
   CHECK(p.events == kOneMessage);
   CHECK(p.framing == Framing::kNone);
 }
