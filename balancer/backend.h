@@ -16,10 +16,19 @@ namespace sluice::balancer {
 class PolicyTable;
 
 // Live state of one backend. Survives a config reload when the upstream name and address stay.
+// health/ writes it (the active checker on the main thread, passive detection on the workers);
+// policies only read it.
 struct BackendState {
-  std::atomic<bool> up{true};
-  std::atomic<int32_t> active{0};  // in-flight requests, summed over all workers
-  std::atomic<uint32_t> consecutive_failures{0};
+  std::atomic<bool> up{true};        // active checks pass (or none are configured)
+  std::atomic<bool> ejected{false};  // passive detection took it out for a while
+  std::atomic<int32_t> active{0};    // in-flight requests, summed over all workers
+  std::atomic<uint32_t> consecutive_failures{0};  // connect failures or 5xx in a row
+  std::atomic<uint32_t> ejections{0};             // ejections in a row, for the backoff
+  std::atomic<uint64_t> ejected_until_ms{0};      // monotonic ms
+  std::atomic<uint64_t> up_since_ms{0};           // when it last came up (slow start); 0: long ago
+  // The active checker's counters; only the checker's thread touches them.
+  uint32_t check_passes = 0;
+  uint32_t check_failures = 0;
 };
 
 struct Backend {
@@ -28,9 +37,13 @@ struct Backend {
   socklen_t sockaddr_len = 0;
   uint32_t weight = 1;
   bool backup = false;
+  bool from_dns = false;
   std::shared_ptr<BackendState> state = std::make_shared<BackendState>();
 
-  bool up() const { return state->up.load(std::memory_order_relaxed); }
+  bool up() const {
+    return state->up.load(std::memory_order_relaxed) &&
+           !state->ejected.load(std::memory_order_relaxed);
+  }
 };
 
 // A named set of backends with the policy that spreads requests over them.
@@ -39,6 +52,10 @@ struct Pool {
   std::string policy = "round_robin";
   std::vector<Backend> backends;
   std::shared_ptr<const PolicyTable> table;  // the policy's shared per-snapshot state, if any
+  uint32_t slow_start_ms = 0;  // a backend that came up ramps its weight over this long
 };
+
+// `backend`'s weight now: during slow start it grows linearly from a tenth to the full weight.
+uint32_t effective_weight(const Pool& pool, const Backend& backend, uint64_t now_ms);
 
 }  // namespace sluice::balancer

@@ -17,6 +17,7 @@ struct PickRequest {
   uint64_t key_hash = 0;  // hash of the request's balancing key, when has_key
   bool has_key = false;
   int avoid = -1;  // backend index to skip (the one a retry is leaving), -1 for none
+  uint64_t now_ms = 0;  // monotonic time, for slow start
 };
 
 // Immutable per-snapshot state of a policy, built off the workers and only read by them.

@@ -26,6 +26,15 @@ std::vector<std::string_view> policy_names() {
   return names;
 }
 
+uint32_t effective_weight(const Pool& pool, const Backend& backend, uint64_t now_ms) {
+  if (pool.slow_start_ms == 0) return backend.weight;
+  const uint64_t since = backend.state->up_since_ms.load(std::memory_order_relaxed);
+  if (since == 0 || now_ms >= since + pool.slow_start_ms) return backend.weight;
+  const uint64_t elapsed = now_ms > since ? now_ms - since : 0;
+  const uint64_t ramped = backend.weight * (100 + 900 * elapsed / pool.slow_start_ms) / 1000;
+  return ramped > 0 ? static_cast<uint32_t>(ramped) : 1;
+}
+
 uint64_t hash_key(std::string_view key) {
   // FNV-1a, then a murmur3 finalizer: FNV alone leaves the low bits poorly mixed for short keys.
   uint64_t h = 14695981039346656037ull;

@@ -18,7 +18,7 @@ class RoundRobin final : public Policy {
     int best = -1;
     for (int i : candidates) {
       if (i == request.avoid && candidates.size() > 1) continue;
-      const int64_t weight = pool_.backends[i].weight;
+      const int64_t weight = effective_weight(pool_, pool_.backends[i], request.now_ms);
       score_[i] += weight;
       total += weight;
       if (best < 0 || score_[i] > score_[best]) best = i;

@@ -14,17 +14,16 @@
 
 #include "balancer/policy.h"
 #include "conf/json_lines.h"
+#include "conf/validator.h"
 #include "conf/socket_address.h"
 
 namespace sluice::conf {
 namespace {
 
-// ordered_json keeps upstreams in file order, so errors and snapshot indices follow the file.
-using Json = nlohmann::ordered_json;
-
-constexpr uint32_t kMaxMs = 86'400'000;  // one day: anything longer is surely a typo
 // The schema itself is five levels deep; the rest of the allowance is for comment values.
 constexpr int kMaxDepth = 64;
+
+}  // namespace
 
 std::string describe(const Json& value) {
   if (value.is_object()) return value.empty() ? "an empty object" : "an object";
@@ -43,13 +42,7 @@ std::string join(const std::vector<std::string_view>& names) {
   return out;
 }
 
-template <typename T>
-struct UintField {
-  std::string_view key;
-  uint32_t T::*member;
-  uint32_t min;
-  uint32_t max;
-};
+namespace {
 
 constexpr std::array<UintField<Timeouts>, 5> kTimeoutFields = {{
     {"client_header_ms", &Timeouts::client_header_ms, 1, kMaxMs},
@@ -75,43 +68,7 @@ bool valid_route_host(std::string_view host) {
   return host.starts_with('[') || host.find(':') == std::string_view::npos;
 }
 
-class Validator {
- public:
-  Validator(const LineIndex& lines, std::vector<ConfigError>& errors)
-      : lines_(lines), errors_(errors) {}
-
-  Config read(const Json& root);
-
- private:
-  void fail(const std::string& path, std::string message) {
-    errors_.push_back(ConfigError{path, lines_.line_of(path), std::move(message)});
-  }
-  void expected(const std::string& path, std::string_view what, const Json& got) {
-    fail(path, "expected " + std::string(what) + ", got " + describe(got));
-  }
-  bool expect_object(const Json& value, const std::string& path);
-  void check_keys(const Json& object, const std::string& path,
-                  const std::vector<std::string_view>& known);
-  const Json* require(const Json& object, const std::string& path, std::string_view key);
-  void read_uint(const Json& object, const std::string& path, std::string_view key, uint32_t min,
-                 uint32_t max, uint32_t& out);
-  template <typename T, size_t N>
-  void read_fields(const Json& object, const std::string& path, T& out,
-                   const std::array<UintField<T>, N>& fields);
-  bool read_string(const Json& value, const std::string& path, std::string& out);
-  bool read_address(const Json& object, const std::string& path, SocketAddress& out);
-
-  void read_listeners(const Json& value, const std::string& path, Config& config);
-  void read_upstreams(const Json& value, const std::string& path, Config& config);
-  void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
-  void read_backend(const Json& value, const std::string& path, BackendConfig& backend);
-  void read_routes(const Json& value, const std::string& path, Config& config);
-  void read_route(const Json& value, const std::string& path, RouteConfig& route);
-
-  const LineIndex& lines_;
-  std::vector<ConfigError>& errors_;
-  std::vector<std::string> upstream_names_;  // every named upstream, valid or not
-};
+}  // namespace
 
 bool Validator::expect_object(const Json& value, const std::string& path) {
   if (value.is_object()) return true;
@@ -153,18 +110,6 @@ void Validator::read_uint(const Json& object, const std::string& path, std::stri
   out = static_cast<uint32_t>(it->get<uint64_t>());
 }
 
-template <typename T, size_t N>
-void Validator::read_fields(const Json& object, const std::string& path, T& out,
-                            const std::array<UintField<T>, N>& fields) {
-  if (!expect_object(object, path)) return;
-  std::vector<std::string_view> known;
-  for (const UintField<T>& field : fields) {
-    known.push_back(field.key);
-    read_uint(object, path, field.key, field.min, field.max, out.*field.member);
-  }
-  check_keys(object, path, known);
-}
-
 bool Validator::read_string(const Json& value, const std::string& path, std::string& out) {
   if (!value.is_string()) {
     expected(path, "a string", value);
@@ -198,7 +143,8 @@ Config Validator::read(const Json& root) {
     expected("", "the config to be an object", root);
     return config;
   }
-  check_keys(root, "", {"workers", "listeners", "upstreams", "routes", "timeouts", "limits"});
+  check_keys(root, "",
+             {"workers", "listeners", "upstreams", "routes", "timeouts", "limits", "resolver"});
   read_uint(root, "", "workers", 0, 1024, config.workers);
   if (const Json* v = require(root, "", "listeners")) read_listeners(*v, "/listeners", config);
   if (const Json* v = require(root, "", "upstreams")) read_upstreams(*v, "/upstreams", config);
@@ -208,6 +154,8 @@ Config Validator::read(const Json& root) {
     read_fields(*it, "/timeouts", config.timeouts, kTimeoutFields);
   if (auto it = root.find("limits"); it != root.end())
     read_fields(*it, "/limits", config.limits, kLimitFields);
+  if (auto it = root.find("resolver"); it != root.end())
+    read_resolver(*it, "/resolver", config.resolver);
   return config;
 }
 
@@ -232,61 +180,6 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
       }
     }
     config.listeners.push_back(std::move(listener));
-  }
-}
-
-void Validator::read_upstreams(const Json& value, const std::string& path, Config& config) {
-  if (!expect_object(value, path)) return;
-  for (const auto& [name, upstream_value] : value.items()) {
-    if (is_comment_key(name)) continue;
-    const std::string at = path + "/" + pointer_token(name);
-    upstream_names_.push_back(name);
-    if (name.empty()) fail(at, "an upstream name must not be empty");
-    UpstreamConfig upstream;
-    upstream.name = name;
-    read_upstream(upstream_value, at, upstream);
-    config.upstreams.push_back(std::move(upstream));
-  }
-  if (upstream_names_.empty()) fail(path, "expected at least one upstream, got none");
-}
-
-void Validator::read_upstream(const Json& value, const std::string& path,
-                              UpstreamConfig& upstream) {
-  if (!expect_object(value, path)) return;
-  check_keys(value, path, {"balance", "backends", "keepalive", "keepalive_timeout_ms", "retries"});
-  if (auto it = value.find("balance"); it != value.end()) {
-    const std::string at = path + "/balance";
-    if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance))
-      expected(at, "a balancing policy (one of: " + join(balancer::policy_names()) + ")", *it);
-  }
-  read_uint(value, path, "keepalive", 0, 10'000, upstream.keepalive);
-  read_uint(value, path, "keepalive_timeout_ms", 1, kMaxMs, upstream.keepalive_timeout_ms);
-  read_uint(value, path, "retries", 0, 10, upstream.retries);
-  const Json* backends = require(value, path, "backends");
-  if (backends == nullptr) return;
-  const std::string at = path + "/backends";
-  if (!backends->is_array() || backends->empty()) {
-    expected(at, "an array of at least one backend", *backends);
-    return;
-  }
-  for (size_t i = 0; i < backends->size(); ++i) {
-    BackendConfig backend;
-    read_backend((*backends)[i], at + "/" + std::to_string(i), backend);
-    upstream.backends.push_back(std::move(backend));
-  }
-}
-
-void Validator::read_backend(const Json& value, const std::string& path, BackendConfig& backend) {
-  if (!expect_object(value, path)) return;
-  check_keys(value, path, {"address", "weight", "backup"});
-  read_address(value, path, backend.address);
-  read_uint(value, path, "weight", 1, 256, backend.weight);
-  if (auto it = value.find("backup"); it != value.end()) {
-    if (it->is_boolean()) {
-      backend.backup = it->get<bool>();
-    } else {
-      expected(path + "/backup", "true or false", *it);
-    }
   }
 }
 
@@ -324,6 +217,8 @@ void Validator::read_route(const Json& value, const std::string& path, RouteConf
              *upstream);
   }
 }
+
+namespace {
 
 // nlohmann's message starts with its own "[json.exception...] parse error at line L, column C:"
 // prefix; keep only the reason, since the line and column are ours.

@@ -24,9 +24,35 @@ struct ListenerConfig {
 };
 
 struct BackendConfig {
-  SocketAddress address;
-  uint32_t weight = 1;  // 1..256
+  SocketAddress address;  // unset when dns_name is set
+  uint32_t weight = 1;    // 1..256
   bool backup = false;
+  // A DNS-discovered set: every A/AAAA record of dns_name becomes a backend on dns_port.
+  std::string dns_name;
+  uint16_t dns_port = 0;
+  uint32_t refresh_s = 10;
+  bool from_dns() const { return !dns_name.empty(); }
+};
+
+// Active HTTP checks: GET `path` every interval; `rise` passes bring a backend up, `fall`
+// failures take it down.
+struct HealthCheckConfig {
+  bool enabled = false;
+  std::string path = "/health";
+  std::string host;  // Host header; empty: the backend's address
+  uint32_t interval_ms = 2000;
+  uint32_t timeout_ms = 1000;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  uint32_t expect_min = 200, expect_max = 399;
+};
+
+// Passive outlier detection: `failures` consecutive connect failures or 5xx answers eject a
+// backend for `ejection_ms`, doubled on each repeat up to `max_ejection_ms`.
+struct PassiveHealthConfig {
+  uint32_t failures = 5;  // 0 disables
+  uint32_t ejection_ms = 10000;
+  uint32_t max_ejection_ms = 300000;
 };
 
 struct UpstreamConfig {
@@ -36,6 +62,10 @@ struct UpstreamConfig {
   uint32_t keepalive = 64;            // idle connections kept per backend, per worker
   uint32_t keepalive_timeout_ms = 60000;  // an idle pooled connection is closed after this
   uint32_t retries = 1;                   // other backends tried after a failed connect
+  std::string hash_key = "client_ip";     // client_ip, path, uri, header:NAME, cookie:NAME
+  uint32_t slow_start_ms = 0;             // a recovered backend's weight ramps up over this
+  HealthCheckConfig health;
+  PassiveHealthConfig passive;
 };
 
 struct RouteConfig {
@@ -58,6 +88,12 @@ struct Limits {
   uint32_t header_count = 100;          // 431 beyond
 };
 
+// Where DNS-discovered backends are resolved; empty: the system's resolv.conf.
+struct ResolverConfig {
+  std::vector<std::string> nameservers;  // "ip:port" or "ip"
+  uint32_t timeout_ms = 2000;
+};
+
 struct Config {
   uint32_t workers = 0;  // 0: one per core
   std::vector<ListenerConfig> listeners;
@@ -65,6 +101,7 @@ struct Config {
   std::vector<RouteConfig> routes;
   Timeouts timeouts;
   Limits limits;
+  ResolverConfig resolver;
 };
 
 // One problem found in a config file: where (JSON path and line) and what was expected.

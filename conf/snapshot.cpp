@@ -52,28 +52,55 @@ const balancer::Pool* find_pool(const Snapshot* snapshot, std::string_view name)
   return nullptr;
 }
 
-balancer::Pool make_pool(const UpstreamConfig& settings, const balancer::Pool* previous) {
+balancer::Backend make_backend(const BackendConfig& config, const SocketAddress& address,
+                               const balancer::Pool* previous) {
+  balancer::Backend backend;
+  backend.address = address.text;
+  std::memcpy(&backend.sockaddr, &address.storage, sizeof backend.sockaddr);
+  backend.sockaddr_len = address.length;
+  backend.weight = config.weight;
+  backend.backup = config.backup;
+  backend.from_dns = config.from_dns();
+  // Same upstream, same address: the same server, so its health and in-flight count carry
+  // over. A backend listed twice shares one state, which is what the server would see.
+  if (previous != nullptr) {
+    for (const balancer::Backend& old : previous->backends) {
+      if (old.address == backend.address) {
+        backend.state = old.state;
+        return backend;
+      }
+    }
+  }
+  return backend;
+}
+
+bool known_to(const balancer::Pool* previous, const std::string& address) {
+  if (previous == nullptr) return false;
+  for (const balancer::Backend& old : previous->backends)
+    if (old.address == address) return true;
+  return false;
+}
+
+balancer::Pool make_pool(const UpstreamConfig& settings, const balancer::Pool* previous,
+                         const DnsAnswers* dns) {
   balancer::Pool pool;
   pool.name = settings.name;
   pool.policy = settings.balance;
+  pool.slow_start_ms = settings.slow_start_ms;
   for (const BackendConfig& config : settings.backends) {
-    balancer::Backend backend;
-    backend.address = config.address.text;
-    std::memcpy(&backend.sockaddr, &config.address.storage, sizeof backend.sockaddr);
-    backend.sockaddr_len = config.address.length;
-    backend.weight = config.weight;
-    backend.backup = config.backup;
-    // Same upstream, same address: the same server, so its health and in-flight count carry
-    // over. A backend listed twice shares one state, which is what the server would see.
-    if (previous != nullptr) {
-      for (const balancer::Backend& old : previous->backends) {
-        if (old.address == backend.address) {
-          backend.state = old.state;
-          break;
-        }
-      }
+    if (!config.from_dns()) {
+      pool.backends.push_back(make_backend(config, config.address, previous));
+      continue;
     }
-    pool.backends.push_back(std::move(backend));
+    if (dns == nullptr) continue;
+    auto found = dns->find(dns_key(config));
+    if (found == dns->end()) continue;
+    for (const SocketAddress& address : found->second) {
+      const bool is_new = previous != nullptr && !known_to(previous, address.text);
+      pool.backends.push_back(make_backend(config, address, previous));
+      // A backend that appears while traffic flows gets requests only after a good check.
+      if (is_new && settings.health.enabled) pool.backends.back().state->up = false;
+    }
   }
   return pool;
 }
@@ -99,12 +126,17 @@ const Route* Snapshot::match(std::string_view host, std::string_view path) const
   return nullptr;
 }
 
-std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* previous) {
+std::string dns_key(const BackendConfig& backend) {
+  return backend.dns_name + ":" + std::to_string(backend.dns_port);
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* previous,
+                                               const DnsAnswers* dns) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->generation = previous == nullptr ? 1 : previous->generation + 1;
   for (const UpstreamConfig& settings : config.upstreams) {
     snapshot->upstreams.push_back(
-        Upstream{make_pool(settings, find_pool(previous, settings.name)), settings});
+        Upstream{make_pool(settings, find_pool(previous, settings.name), dns), settings});
   }
   // Tables are prepared only now, with every pool at its final address, so a table may keep
   // pointers into its pool.

@@ -3,7 +3,9 @@
 // request halfway; backends keep their live state across reloads when name and address stay.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,8 +35,15 @@ struct Snapshot {
   const Route* match(std::string_view host, std::string_view path) const;
 };
 
+// The current addresses of DNS-discovered backends, keyed by "name:port" as configured.
+using DnsAnswers = std::map<std::string, std::vector<SocketAddress>>;
+std::string dns_key(const BackendConfig& backend);
+
 // Builds a snapshot from a validated config. Backend states are carried over from `previous`
-// for every backend whose upstream name and address are unchanged.
-std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* previous);
+// for every backend whose upstream name and address are unchanged. A DNS backend entry becomes
+// one backend per address in `dns` (none while it has not resolved yet); one that appears on a
+// later snapshot of an upstream with health checks waits for its first good check.
+std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* previous,
+                                               const DnsAnswers* dns = nullptr);
 
 }  // namespace sluice::conf

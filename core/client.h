@@ -81,6 +81,8 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   void release_upstream(bool reusable);
   void end_exchange_state();
   void abort();
+  void report_backend(bool ok);
+  void uncount_active();
   void write_client(const Slice* slices, size_t count);
 
   WorkerContext& ctx_;
@@ -97,6 +99,7 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   UpstreamConnection* upstream_ = nullptr;
   size_t upstream_index_ = 0;
   int backend_ = -1;
+  balancer::BackendState* counted_ = nullptr;  // the backend whose in-flight count we raised
   uint8_t attempts_ = 0;
 
   Phase phase_ = Phase::kWaiting;

@@ -3,9 +3,11 @@
 // are safe, and handing the connection back to the pool.
 #include <llhttp.h>
 
+#include "core/balance_key.h"
 #include "core/client.h"
 #include "core/head_writer.h"
 #include "core/log.h"
+#include "health/passive.h"
 
 namespace sluice::core {
 namespace {
@@ -60,13 +62,24 @@ void ClientConnection::connect_upstream(bool fresh) {
   if (!fresh) {
     balancer::PickRequest pick;
     pick.avoid = backend_;
+    pick.now_ms = uv_now(ctx_.loop);
+    if (generation_->needs_key[upstream_index_]) {
+      std::string_view key;
+      pick.has_key = balance_key(*request_, up.settings.hash_key, client_ip_, &key);
+      if (pick.has_key) pick.key_hash = balancer::hash_key(key);
+    }
+    uncount_active();
     backend_ = balancer::pick_backend(up.pool, *generation_->policies[upstream_index_], pick);
     if (backend_ < 0) {
       std::string detail = "no healthy backend in upstream '" + up.pool.name + "'";
       return respond_locally(503, detail.c_str(), 1);
     }
+    ++attempts_;
+    if (generation_->counts_active[upstream_index_]) {
+      counted_ = up.pool.backends[backend_].state.get();
+      counted_->active.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  ++attempts_;
   const balancer::Backend& b = up.pool.backends[backend_];
   if (!fresh) {
     if (UpstreamConnection* idle = ctx_.upstreams.take(b.address)) {
@@ -84,8 +97,24 @@ void ClientConnection::connect_upstream(bool fresh) {
   upstream_->deadline().set(timeouts().upstream_connect_ms);
 }
 
+void ClientConnection::report_backend(bool ok) {
+  if (backend_ < 0 || !generation_) return;
+  const conf::Upstream& up = upstream_config();
+  const balancer::Backend& b = up.pool.backends[backend_];
+  if (ok) health::record_success(b);
+  else health::record_failure(b, up.settings.passive, uv_now(ctx_.loop), up.pool.name);
+}
+
+void ClientConnection::uncount_active() {
+  if (counted_) counted_->active.fetch_sub(1, std::memory_order_relaxed);
+  counted_ = nullptr;
+}
+
 void ClientConnection::on_upstream_connected(int status) {
-  if (status < 0) return upstream_failed(502, uv_strerror(status), Retry::kOtherBackend);
+  if (status < 0) {
+    report_backend(false);
+    return upstream_failed(502, uv_strerror(status), Retry::kOtherBackend);
+  }
   send_request_head();
 }
 
@@ -197,6 +226,7 @@ void ClientConnection::on_response_head() {
     block_unref(s.block);
     return;
   }
+  report_backend(head.status < 500);
   if (!request_done_ || head.framing == Framing::kUntilClose) keep_alive_ = false;
   dechunk_ = http10 && head.framing == Framing::kChunked;
   if (dechunk_) {
@@ -297,6 +327,7 @@ void ClientConnection::on_upstream_drained() {
 
 void ClientConnection::on_upstream_timeout() {
   if (phase_ == Phase::kTunnel) return destroy();
+  report_backend(false);
   if (!upstream_->connected())
     return upstream_failed(504, "timed out connecting to the backend", Retry::kOtherBackend);
   upstream_failed(504, "the backend did not answer in time", Retry::kNo);
@@ -329,6 +360,7 @@ void ClientConnection::release_upstream(bool reusable) {
 }
 
 void ClientConnection::end_exchange_state() {
+  uncount_active();
   if (request_) ctx_.heads.release(std::move(request_));
   if (request_head_.block) block_unref(request_head_.block);
   request_head_ = Slice{};

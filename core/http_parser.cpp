@@ -65,6 +65,16 @@ HttpParser::HttpParser(Kind kind, HeadPool& heads, const ParseLimits& limits)
   llhttp_.data = this;
 }
 
+void HttpParser::reset() {
+  llhttp_init(&llhttp_, kind_ == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, settings());
+  llhttp_.data = this;
+  state_ = State::kIdle;
+  error_status_ = 0;
+  error_reason_ = "";
+  no_body_ = false;
+  body_sink_ = nullptr;
+}
+
 int HttpParser::fail(int status, const char* reason) {
   if (error_status_ == 0) {
     error_status_ = kind_ == Kind::kRequest ? status : 502;

@@ -40,6 +40,9 @@ class HttpParser {
   HttpParser(const HttpParser&) = delete;
   HttpParser& operator=(const HttpParser&) = delete;
 
+  // Forgets any message in progress, as on a fresh connection.
+  void reset();
+
   // Parses from `data`; stops at the first event. Call again with the rest after kHead/kEnd.
   ParseStep execute(const char* data, size_t length);
   // Tells the parser the peer closed; completes a message delimited by close. Returns kEnd or

@@ -9,6 +9,8 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "health/checker.h"
+#include "health/dns_watch.h"
 
 namespace sluice::core {
 namespace {
@@ -17,8 +19,17 @@ struct Process {
   std::string config_path;
   std::shared_ptr<const conf::Snapshot> snapshot;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<health::Checker> checker;
+  std::unique_ptr<health::DnsWatch> dns;
   uv_signal_t hup, term, intr;
 };
+
+// Hands a new snapshot to every worker and to the health checker.
+void publish(Process& p, conf::Config config) {
+  p.snapshot = conf::build_snapshot(std::move(config), p.snapshot.get(), &p.dns->answers());
+  for (auto& w : p.workers) w->publish(p.snapshot);
+  p.checker->watch(p.snapshot);
+}
 
 uint32_t worker_count(const conf::Config& config) {
   if (config.workers > 0) return config.workers;
@@ -46,8 +57,8 @@ void reload(Process& p) {
     log(LogLevel::kWarn, "listener changes take effect after a restart");
   if (worker_count(*parsed.config) != p.workers.size())
     log(LogLevel::kWarn, "a new worker count takes effect after a restart");
-  p.snapshot = conf::build_snapshot(std::move(*parsed.config), p.snapshot.get());
-  for (auto& w : p.workers) w->publish(p.snapshot);
+  p.dns->configure(*parsed.config);
+  publish(p, std::move(*parsed.config));
   log(LogLevel::kInfo, "config reloaded (generation %llu)",
       static_cast<unsigned long long>(p.snapshot->generation));
 }
@@ -57,6 +68,8 @@ void on_signal(uv_signal_t* handle, int signum) {
   if (signum == SIGHUP) return reload(*p);
   log(LogLevel::kInfo, "signal %d: draining", signum);
   for (auto& w : p->workers) w->drain();
+  p->checker->stop();
+  p->dns->stop();
   for (uv_signal_t* s : {&p->hup, &p->term, &p->intr})
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
 }
@@ -82,9 +95,14 @@ bool open_workers(Process& p) {
 }  // namespace
 
 int run_process(const std::string& config_path, std::shared_ptr<const conf::Snapshot> snapshot) {
-  Process p{config_path, std::move(snapshot), {}, {}, {}, {}};
+  Process p{config_path, std::move(snapshot), {}, {}, {}, {}, {}, {}};
   if (!open_workers(p)) return 1;
   uv_loop_t* loop = uv_default_loop();
+  p.checker = std::make_unique<health::Checker>(loop);
+  p.checker->watch(p.snapshot);
+  // A changed DNS answer rebuilds the snapshot from the running config.
+  p.dns = std::make_unique<health::DnsWatch>(loop, [&p] { publish(p, p.snapshot->config); });
+  p.dns->configure(p.snapshot->config);
   for (auto [handle, signum] : {std::pair{&p.hup, SIGHUP}, {&p.term, SIGTERM}, {&p.intr, SIGINT}}) {
     uv_signal_init(loop, handle);
     handle->data = &p;

@@ -12,9 +12,12 @@ namespace sluice::core {
 
 void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot) {
   auto g = std::make_unique<Generation>();
-  for (const conf::Upstream& up : snapshot->upstreams)
-    g->policies.push_back(
-        balancer::find_policy(up.pool.policy)->make(up.pool, up.pool.table.get()));
+  for (const conf::Upstream& up : snapshot->upstreams) {
+    const balancer::PolicyType* type = balancer::find_policy(up.pool.policy);
+    g->policies.push_back(type->make(up.pool, up.pool.table.get()));
+    g->needs_key.push_back(up.pool.policy == "hash");  // the one policy that hashes a key
+    g->counts_active.push_back(type->counts_active);
+  }
   const conf::Limits& l = snapshot->config.limits;
   g->limits = ParseLimits{l.request_line_bytes, l.header_bytes, l.header_count};
   g->snapshot = std::move(snapshot);

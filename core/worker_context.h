@@ -23,6 +23,8 @@ class ClientConnection;
 struct Generation {
   std::shared_ptr<const conf::Snapshot> snapshot;
   std::vector<std::unique_ptr<balancer::Policy>> policies;  // one per snapshot upstream
+  std::vector<bool> needs_key;      // per upstream: its policy hashes a request key
+  std::vector<bool> counts_active;  // per upstream: its policy reads in-flight counts
   ParseLimits limits;
   uint32_t users = 0;
 };

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev catch2
+  libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev catch2 libc-ares-dev
   clang libclang-rt-14-dev
   python3 curl procps
 )

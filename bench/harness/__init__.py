@@ -1,0 +1,1 @@
+"""Sluice benchmark harness: see bench/README.md. Entry point: bench/run."""

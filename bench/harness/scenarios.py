@@ -1,0 +1,217 @@
+"""The scenarios: what each one runs against one candidate and which numbers it returns.
+
+Each measurement starts a fresh proxy process and stops it afterwards, so no scenario inherits
+another's pools, caches or heap growth (that matters most for the memory scenario).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import load, procs
+
+
+@dataclass
+class Settings:
+    rounds: int
+    duration: int            # seconds per measurement
+    warmup: int              # seconds of unmeasured load before each throughput measurement
+    connections: int         # wrk connections, small responses
+    large_connections: int   # wrk connections, 1 MiB responses
+    idle_connections: int
+    reloads: int
+    min_reload_duration: int = 5   # spreads reloads at least 0.5 s apart, see measure_reloads
+
+
+@dataclass
+class Context:
+    settings: Settings
+    layout: object
+    logdir: str
+
+
+@dataclass
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool
+    digits: int = 0
+    aggregate: str = "median"   # or "sum": rare events (errors) are best read over all rounds
+    compare: bool = True        # False for counts, where Sluice ÷ peer means nothing (0 ÷ 493)
+
+
+@dataclass
+class Scenario:
+    key: str
+    letter: str
+    title: str
+    metrics: list[Metric]
+    measure: Callable[[Context, object], dict]
+    tls: bool = False
+    with_direct: bool = False        # also measure wrk straight to a backend
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- measurements
+
+def _url(proxy, path: str, tls: bool) -> str:
+    return f"{'https' if tls else 'http'}://127.0.0.1:{proxy.port}{path}"
+
+
+def _wrk(ctx: Context, name: str) -> load.Wrk:
+    return load.Wrk(ctx.layout, os.path.join(ctx.logdir, f"wrk-{name}.log"))
+
+
+def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = False,
+                tls: bool = False) -> dict:
+    """Warm up, then one measured wrk run; proxy CPU time is read around the measured run."""
+    s = ctx.settings
+    proxy.start(tls=tls)
+    try:
+        url = _url(proxy, path, tls)
+        wrk = _wrk(ctx, proxy.name)
+        if s.warmup:
+            wrk.run(url, s.warmup, connections, close=close)
+        cpu_before = procs.cpu_seconds(proxy.pid) if proxy.child else None
+        result = wrk.run(url, s.duration, connections, close=close)
+        cpu_s = procs.cpu_seconds(proxy.pid) - cpu_before if proxy.child else None
+    finally:
+        proxy.stop()
+    return _metrics_from_wrk(result, cpu_s)
+
+
+def _metrics_from_wrk(result: dict, cpu_s: float | None) -> dict:
+    seconds = result["duration_us"] / 1e6
+    metrics = {
+        "rps": result["requests"] / seconds,
+        "mbps": result["bytes"] / seconds / 1e6,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "socket_errors": result["connect_errors"] + result["read_errors"]
+                         + result["write_errors"] + result["timeouts"],
+        "wrk": result,
+    }
+    if cpu_s:   # None without a proxy process; 0 only if the run was too short to register
+        metrics["cpu_s"] = cpu_s
+        metrics["req_per_cpu_s"] = result["requests"] / cpu_s
+        metrics["mb_per_cpu_s"] = result["bytes"] / 1e6 / cpu_s
+    return metrics
+
+
+def measure_keepalive(ctx: Context, proxy) -> dict:
+    return _throughput(ctx, proxy, "/", ctx.settings.connections)
+
+
+def measure_close(ctx: Context, proxy) -> dict:
+    return _throughput(ctx, proxy, "/", ctx.settings.connections, close=True)
+
+
+def measure_large(ctx: Context, proxy) -> dict:
+    return _throughput(ctx, proxy, "/1m", ctx.settings.large_connections)
+
+
+def measure_tls_keepalive(ctx: Context, proxy) -> dict:
+    return _throughput(ctx, proxy, "/", ctx.settings.connections, tls=True)
+
+
+def measure_tls_handshakes(ctx: Context, proxy) -> dict:
+    # wrk reuses its SSL objects across reconnects and would resume sessions; the proxies are
+    # configured without session cache and tickets, so every connection is a full handshake.
+    return _throughput(ctx, proxy, "/", ctx.settings.connections, close=True, tls=True)
+
+
+def measure_idle_memory(ctx: Context, proxy) -> dict:
+    """RSS growth of the proxy while the idle client holds N answered keep-alive connections."""
+    count = ctx.settings.idle_connections
+    proxy.start()
+    try:
+        for _ in range(3):   # first requests allocate pools and lazily initialised state
+            procs.http_get(proxy.port)
+        time.sleep(0.3)
+        rss_before = procs.rss_bytes(proxy.pid)
+        client, opened, failed = load.open_idle_connections(
+            ctx.layout, proxy.port, count, os.path.join(ctx.logdir, "idle-clients.log"))
+        try:
+            time.sleep(0.5)   # let the proxy finish whatever the last answers left to do
+            rss_after = procs.rss_bytes(proxy.pid)
+        finally:
+            client.stop()
+    finally:
+        proxy.stop()
+    if not opened:
+        raise RuntimeError(f"no idle connection could be opened ({failed} failed)")
+    return {
+        "kib_per_conn": (rss_after - rss_before) / opened / 1024,
+        "opened": opened,
+        "failed": failed,
+        "rss_before_mib": rss_before / (1 << 20),
+        "rss_after_mib": rss_after / (1 << 20),
+    }
+
+
+def measure_reloads(ctx: Context, proxy) -> dict:
+    """wrk on keep-alive for the duration while the proxy is reloaded N times, evenly spread.
+    The duration has a floor: reloads packed closer than ~0.5 s would test signal races in the
+    reload machinery (HAProxy's master re-executes itself) rather than reloads under load."""
+    s = ctx.settings
+    seconds = max(s.duration, s.min_reload_duration)
+    proxy.start()
+    try:
+        wrk = _wrk(ctx, proxy.name)
+        wrk.start(_url(proxy, "/", False), seconds, s.connections, count_status=True)
+        started = time.monotonic()
+        for i in range(s.reloads):
+            _sleep_until(started + (i + 0.5) * seconds / s.reloads)
+            proxy.reload()
+        result = wrk.finish()
+        survived = proxy.child.alive()
+    finally:
+        proxy.stop()
+    metrics = _metrics_from_wrk(result, None)
+    metrics["errors"] = metrics["socket_errors"] + result["non2xx"]
+    metrics["non2xx"] = result["non2xx"]
+    metrics["proxy_survived"] = survived
+    return metrics
+
+
+def _sleep_until(moment: float) -> None:
+    delay = moment - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+# --------------------------------------------------------------------------- the list
+
+RPS = Metric("rps", "req/s", True)
+P50 = Metric("p50_ms", "p50 latency, ms", False, 2)
+P99 = Metric("p99_ms", "p99 latency, ms", False, 2)
+PER_CPU = Metric("req_per_cpu_s", "requests per proxy CPU-second", True)
+
+SCENARIOS = [
+    Scenario("keepalive", "a", "keep-alive, 128-byte responses",
+             [RPS, P50, P99, PER_CPU], measure_keepalive),
+    Scenario("close", "b", "new connection per request, 128-byte responses",
+             [RPS, P50, P99, PER_CPU], measure_close),
+    Scenario("large", "c", "keep-alive, 1 MiB responses",
+             [Metric("mbps", "MB/s", True), Metric("share_of_direct", "share of direct MB/s", True, 2),
+              Metric("mb_per_cpu_s", "MB per proxy CPU-second", True), P99],
+             measure_large, with_direct=True),
+    Scenario("tls_keepalive", "d", "TLS keep-alive, 128-byte responses",
+             [RPS, P50, P99, PER_CPU], measure_tls_keepalive, tls=True),
+    Scenario("tls_handshakes", "e", "TLS, new connection (full handshake) per request",
+             [Metric("rps", "handshakes/s", True), P99,
+              Metric("req_per_cpu_s", "handshakes per proxy CPU-second", True)],
+             measure_tls_handshakes, tls=True),
+    Scenario("idle_memory", "f", "memory per idle keep-alive client connection",
+             [Metric("kib_per_conn", "RSS growth per connection, KiB", False, 1),
+              Metric("opened", "connections held", True, compare=False)], measure_idle_memory),
+    Scenario("reload", "g", "reloads under keep-alive load",
+             [Metric("errors", "errors per run (non-2xx + socket)", False, compare=False),
+              Metric("errors", "errors, all rounds", False, aggregate="sum", compare=False),
+              Metric("rps", "req/s during reloads", True)], measure_reloads),
+]
+
+BY_NAME = {s.key: s for s in SCENARIOS} | {s.letter: s for s in SCENARIOS}

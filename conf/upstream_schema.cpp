@@ -1,0 +1,203 @@
+// The upstream part of the config schema: backends (static or from DNS), balancing, health
+// checks, passive outlier detection, and the resolver used for DNS-discovered backends.
+#include <algorithm>
+
+#include "balancer/policy.h"
+#include "conf/socket_address.h"
+#include "conf/validator.h"
+
+namespace sluice::conf {
+namespace {
+
+constexpr std::array<UintField<HealthCheckConfig>, 4> kHealthFields = {{
+    {"interval_ms", &HealthCheckConfig::interval_ms, 100, kMaxMs},
+    {"timeout_ms", &HealthCheckConfig::timeout_ms, 10, kMaxMs},
+    {"rise", &HealthCheckConfig::rise, 1, 100},
+    {"fall", &HealthCheckConfig::fall, 1, 100},
+}};
+
+constexpr std::array<UintField<PassiveHealthConfig>, 3> kPassiveFields = {{
+    {"failures", &PassiveHealthConfig::failures, 0, 1000},
+    {"ejection_ms", &PassiveHealthConfig::ejection_ms, 100, kMaxMs},
+    {"max_ejection_ms", &PassiveHealthConfig::max_ejection_ms, 100, kMaxMs},
+}};
+
+// "200-399" or "200": an inclusive range of status codes.
+bool parse_status_range(std::string_view text, uint32_t& low, uint32_t& high) {
+  auto number = [](std::string_view s, uint32_t& out) {
+    if (s.size() != 3 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+    out = static_cast<uint32_t>(std::stoul(std::string(s)));
+    return out >= 100 && out <= 599;
+  };
+  const size_t dash = text.find('-');
+  if (dash == std::string_view::npos) return number(text, low) && number(text, high);
+  return number(text.substr(0, dash), low) && number(text.substr(dash + 1), high) && low <= high;
+}
+
+// "name:port" for a DNS-discovered set; the name is resolved later, so only its form is checked.
+bool split_dns_target(std::string_view text, std::string& name, uint16_t& port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const std::string_view digits = text.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  const unsigned long value = std::stoul(std::string(digits));
+  if (value == 0 || value > 65535) return false;
+  name = std::string(text.substr(0, colon));
+  port = static_cast<uint16_t>(value);
+  return name.find_first_of(" /[]") == std::string::npos;
+}
+
+}  // namespace
+
+bool Validator::read_bool(const Json& object, const std::string& path, std::string_view key,
+                          bool& out) {
+  auto it = object.find(key);
+  if (it == object.end()) return false;
+  if (!it->is_boolean()) {
+    expected(path + "/" + std::string(key), "true or false", *it);
+    return false;
+  }
+  out = it->get<bool>();
+  return true;
+}
+
+void Validator::read_upstreams(const Json& value, const std::string& path, Config& config) {
+  if (!expect_object(value, path)) return;
+  for (const auto& [name, upstream_value] : value.items()) {
+    if (is_comment_key(name)) continue;
+    const std::string at = path + "/" + pointer_token(name);
+    upstream_names_.push_back(name);
+    if (name.empty()) fail(at, "an upstream name must not be empty");
+    UpstreamConfig upstream;
+    upstream.name = name;
+    read_upstream(upstream_value, at, upstream);
+    config.upstreams.push_back(std::move(upstream));
+  }
+  if (upstream_names_.empty()) fail(path, "expected at least one upstream, got none");
+}
+
+void Validator::read_upstream(const Json& value, const std::string& path,
+                              UpstreamConfig& upstream) {
+  if (!expect_object(value, path)) return;
+  check_keys(value, path,
+             {"balance", "hash_key", "backends", "keepalive", "keepalive_timeout_ms", "retries",
+              "slow_start_ms", "health", "passive"});
+  if (auto it = value.find("balance"); it != value.end()) {
+    const std::string at = path + "/balance";
+    if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance))
+      expected(at, "a balancing policy (one of: " + join(balancer::policy_names()) + ")", *it);
+  }
+  if (auto it = value.find("hash_key"); it != value.end())
+    read_hash_key(*it, path + "/hash_key", upstream.hash_key);
+  read_uint(value, path, "keepalive", 0, 10'000, upstream.keepalive);
+  read_uint(value, path, "keepalive_timeout_ms", 1, kMaxMs, upstream.keepalive_timeout_ms);
+  read_uint(value, path, "retries", 0, 10, upstream.retries);
+  read_uint(value, path, "slow_start_ms", 0, kMaxMs, upstream.slow_start_ms);
+  if (auto it = value.find("health"); it != value.end())
+    read_health(*it, path + "/health", upstream.health);
+  if (auto it = value.find("passive"); it != value.end())
+    read_passive(*it, path + "/passive", upstream.passive);
+  const Json* backends = require(value, path, "backends");
+  if (backends == nullptr) return;
+  const std::string at = path + "/backends";
+  if (!backends->is_array() || backends->empty()) {
+    expected(at, "an array of at least one backend", *backends);
+    return;
+  }
+  for (size_t i = 0; i < backends->size(); ++i) {
+    BackendConfig backend;
+    read_backend((*backends)[i], at + "/" + std::to_string(i), backend);
+    upstream.backends.push_back(std::move(backend));
+  }
+}
+
+void Validator::read_backend(const Json& value, const std::string& path, BackendConfig& backend) {
+  if (!expect_object(value, path)) return;
+  if (value.contains("dns")) return read_dns_backend(value, path, backend);
+  check_keys(value, path, {"address", "dns", "weight", "backup"});
+  read_address(value, path, backend.address);
+  read_uint(value, path, "weight", 1, 256, backend.weight);
+  read_bool(value, path, "backup", backend.backup);
+}
+
+void Validator::read_dns_backend(const Json& value, const std::string& path,
+                                 BackendConfig& backend) {
+  check_keys(value, path, {"dns", "refresh_s", "weight", "backup"});
+  if (value.contains("address"))
+    fail(path + "/address", "a backend has either \"address\" or \"dns\", not both");
+  const std::string at = path + "/dns";
+  std::string text;
+  if (read_string(value["dns"], at, text) &&
+      !split_dns_target(text, backend.dns_name, backend.dns_port))
+    expected(at, "a DNS name with a port, such as \"app.internal:8080\"", value["dns"]);
+  read_uint(value, path, "refresh_s", 1, 86'400, backend.refresh_s);
+  read_uint(value, path, "weight", 1, 256, backend.weight);
+  read_bool(value, path, "backup", backend.backup);
+}
+
+void Validator::read_health(const Json& value, const std::string& path, HealthCheckConfig& health) {
+  if (!expect_object(value, path)) return;
+  health.enabled = true;
+  std::vector<std::string_view> known{"path", "host", "expect"};
+  for (const auto& field : kHealthFields) {
+    known.push_back(field.key);
+    read_uint(value, path, field.key, field.min, field.max, health.*field.member);
+  }
+  check_keys(value, path, known);
+  if (auto it = value.find("path"); it != value.end()) {
+    if (read_string(*it, path + "/path", health.path) && !health.path.starts_with('/'))
+      expected(path + "/path", "a path starting with \"/\"", *it);
+  }
+  if (auto it = value.find("host"); it != value.end()) read_string(*it, path + "/host", health.host);
+  if (auto it = value.find("expect"); it != value.end()) {
+    std::string text;
+    if (read_string(*it, path + "/expect", text) &&
+        !parse_status_range(text, health.expect_min, health.expect_max))
+      expected(path + "/expect", "a status or status range such as \"200-399\"", *it);
+  }
+  if (health.timeout_ms > health.interval_ms)
+    fail(path + "/timeout_ms", "the check timeout must not exceed interval_ms (" +
+                                   std::to_string(health.interval_ms) + ")");
+}
+
+void Validator::read_passive(const Json& value, const std::string& path,
+                             PassiveHealthConfig& passive) {
+  read_fields(value, path, passive, kPassiveFields);
+  if (passive.max_ejection_ms < passive.ejection_ms)
+    fail(path + "/max_ejection_ms", "must be at least ejection_ms (" +
+                                        std::to_string(passive.ejection_ms) + ")");
+}
+
+void Validator::read_hash_key(const Json& value, const std::string& path, std::string& out) {
+  if (!read_string(value, path, out)) return;
+  const bool named = (out.starts_with("header:") && out.size() > 7) ||
+                     (out.starts_with("cookie:") && out.size() > 7);
+  if (out != "client_ip" && out != "path" && out != "uri" && !named)
+    expected(path, "one of \"client_ip\", \"path\", \"uri\", \"header:NAME\", \"cookie:NAME\"",
+             value);
+}
+
+void Validator::read_resolver(const Json& value, const std::string& path, ResolverConfig& resolver) {
+  if (!expect_object(value, path)) return;
+  check_keys(value, path, {"nameservers", "timeout_ms"});
+  read_uint(value, path, "timeout_ms", 10, 60'000, resolver.timeout_ms);
+  auto it = value.find("nameservers");
+  if (it == value.end()) return;
+  const std::string at = path + "/nameservers";
+  if (!it->is_array()) return expected(at, "an array of \"ip:port\" strings", *it);
+  for (size_t i = 0; i < it->size(); ++i) {
+    std::string text;
+    const std::string item = at + "/" + std::to_string(i);
+    if (!read_string((*it)[i], item, text)) continue;
+    std::string with_port = text.find(':') == std::string::npos ? text + ":53" : text;
+    if (!parse_socket_address(with_port, nullptr))
+      expected(item, "a numeric nameserver address such as \"127.0.0.1:53\"", (*it)[i]);
+    else
+      resolver.nameservers.push_back(with_port);
+  }
+}
+
+}  // namespace sluice::conf

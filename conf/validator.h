@@ -1,0 +1,88 @@
+// The config validator, shared by the files that read each part of the schema. Internal to
+// conf/: it collects every problem with its JSON path and line instead of stopping at the first.
+#pragma once
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/config.h"
+#include "conf/json_lines.h"
+
+namespace sluice::conf {
+
+// ordered_json keeps upstreams in file order, so errors and snapshot indices follow the file.
+using Json = nlohmann::ordered_json;
+
+constexpr uint32_t kMaxMs = 86'400'000;  // one day: anything longer is surely a typo
+
+template <typename T>
+struct UintField {
+  std::string_view key;
+  uint32_t T::*member;
+  uint32_t min;
+  uint32_t max;
+};
+
+std::string describe(const Json& value);
+std::string join(const std::vector<std::string_view>& names);
+
+class Validator {
+ public:
+  Validator(const LineIndex& lines, std::vector<ConfigError>& errors)
+      : lines_(lines), errors_(errors) {}
+
+  Config read(const Json& root);
+
+ public:
+  void fail(const std::string& path, std::string message) {
+    errors_.push_back(ConfigError{path, lines_.line_of(path), std::move(message)});
+  }
+  void expected(const std::string& path, std::string_view what, const Json& got) {
+    fail(path, "expected " + std::string(what) + ", got " + describe(got));
+  }
+  bool expect_object(const Json& value, const std::string& path);
+  void check_keys(const Json& object, const std::string& path,
+                  const std::vector<std::string_view>& known);
+  const Json* require(const Json& object, const std::string& path, std::string_view key);
+  void read_uint(const Json& object, const std::string& path, std::string_view key, uint32_t min,
+                 uint32_t max, uint32_t& out);
+  template <typename T, size_t N>
+  void read_fields(const Json& object, const std::string& path, T& out,
+                   const std::array<UintField<T>, N>& fields);
+  bool read_string(const Json& value, const std::string& path, std::string& out);
+  bool read_address(const Json& object, const std::string& path, SocketAddress& out);
+
+  void read_listeners(const Json& value, const std::string& path, Config& config);
+  void read_upstreams(const Json& value, const std::string& path, Config& config);
+  void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
+  void read_backend(const Json& value, const std::string& path, BackendConfig& backend);
+  void read_dns_backend(const Json& value, const std::string& path, BackendConfig& backend);
+  void read_health(const Json& value, const std::string& path, HealthCheckConfig& health);
+  void read_passive(const Json& value, const std::string& path, PassiveHealthConfig& passive);
+  void read_hash_key(const Json& value, const std::string& path, std::string& out);
+  void read_resolver(const Json& value, const std::string& path, ResolverConfig& resolver);
+  bool read_bool(const Json& object, const std::string& path, std::string_view key, bool& out);
+  void read_routes(const Json& value, const std::string& path, Config& config);
+  void read_route(const Json& value, const std::string& path, RouteConfig& route);
+
+  const LineIndex& lines_;
+  std::vector<ConfigError>& errors_;
+  std::vector<std::string> upstream_names_;  // every named upstream, valid or not
+};
+
+template <typename T, size_t N>
+void Validator::read_fields(const Json& object, const std::string& path, T& out,
+                            const std::array<UintField<T>, N>& fields) {
+  if (!expect_object(object, path)) return;
+  std::vector<std::string_view> known;
+  for (const UintField<T>& field : fields) {
+    known.push_back(field.key);
+    read_uint(object, path, field.key, field.min, field.max, out.*field.member);
+  }
+  check_keys(object, path, known);
+}
+
+}  // namespace sluice::conf

@@ -1,0 +1,52 @@
+// The checker owns one Probe per actively checked backend and re-plans them per snapshot.
+#include "health/checker.h"
+
+#include "health/passive.h"
+#include "health/probe.h"
+
+namespace sluice::health {
+namespace {
+constexpr uint64_t kSweepMs = 250;  // how often expired passive ejections are looked at
+}  // namespace
+
+Checker::Checker(uv_loop_t* loop) : loop_(loop) {
+  uv_timer_init(loop, &sweep_);
+  sweep_.data = this;
+  uv_timer_start(&sweep_, &Checker::on_sweep, kSweepMs, kSweepMs);
+}
+
+Checker::~Checker() { stop(); }
+
+void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
+  if (stopped_) return;
+  for (Probe* p : probes_) p->retire();
+  probes_.clear();
+  snapshot_ = std::move(snapshot);
+  for (const conf::Upstream& upstream : snapshot_->upstreams) {
+    if (!upstream.settings.health.enabled) continue;
+    for (const balancer::Backend& backend : upstream.pool.backends) {
+      auto* probe = new Probe(loop_, blocks_, heads_, snapshot_, upstream, backend);
+      probe->start();
+      probes_.push_back(probe);
+    }
+  }
+}
+
+void Checker::on_sweep(uv_timer_t* timer) {
+  auto* checker = static_cast<Checker*>(timer->data);
+  if (!checker->snapshot_) return;
+  const uint64_t now = uv_now(checker->loop_);
+  for (const conf::Upstream& upstream : checker->snapshot_->upstreams)
+    for (const balancer::Backend& backend : upstream.pool.backends)
+      release_expired(backend, upstream.settings, now);
+}
+
+void Checker::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (Probe* p : probes_) p->retire();
+  probes_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+}
+
+}  // namespace sluice::health

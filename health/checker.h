@@ -1,0 +1,44 @@
+// Active health checks: each backend of an upstream with a "health" block gets an HTTP GET on
+// its interval, off the workers' loops. `rise` passing checks bring a backend up, `fall` failing
+// ones take it down; every change is logged once with its reason. The checker also lets
+// passively ejected backends back in when their ejection runs out.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <vector>
+
+#include "conf/snapshot.h"
+#include "core/buffer.h"
+#include "core/http_head.h"
+
+namespace sluice::health {
+
+class Probe;
+
+class Checker {
+ public:
+  explicit Checker(uv_loop_t* loop);
+  ~Checker();
+  Checker(const Checker&) = delete;
+  Checker& operator=(const Checker&) = delete;
+
+  // Checks the backends of `snapshot` from now on: at start, on reload, when DNS changes.
+  void watch(std::shared_ptr<const conf::Snapshot> snapshot);
+  // Stops every check; the loop may then end.
+  void stop();
+
+ private:
+  static void on_sweep(uv_timer_t* timer);
+
+  uv_loop_t* loop_;
+  uv_timer_t sweep_;
+  bool stopped_ = false;
+  std::shared_ptr<const conf::Snapshot> snapshot_;
+  std::vector<Probe*> probes_;
+  core::BlockPool blocks_{16 * 1024, 16};
+  core::HeadPool heads_;
+};
+
+}  // namespace sluice::health

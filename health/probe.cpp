@@ -1,0 +1,150 @@
+// HTTP health checks: connect, GET the configured path with Connection: close, read the status
+// line, judge it against the expected range. Connection, write and parse failures and the
+// timeout all count as failed checks, each with its own reason in the log.
+#include "health/probe.h"
+
+#include <cstring>
+
+#include "core/log.h"
+#include "core/tcp_stream.h"
+
+namespace sluice::health {
+
+using core::LogLevel;
+
+Probe::Probe(uv_loop_t* loop, core::BlockPool& blocks, core::HeadPool& heads,
+             std::shared_ptr<const conf::Snapshot> snapshot, const conf::Upstream& upstream,
+             const balancer::Backend& backend)
+    : blocks_(blocks),
+      parser_(core::HttpParser::Kind::kResponse, heads, core::ParseLimits{8192, 65536, 256}),
+      snapshot_(std::move(snapshot)),
+      upstream_(upstream),
+      backend_(backend) {
+  uv_timer_init(loop, &interval_);
+  interval_.data = this;
+  deadline_.init(loop, &Probe::on_deadline, this);
+}
+
+void Probe::start() {
+  // Spread the first checks a little so a large farm is not probed in one burst.
+  const uint64_t jitter = std::hash<std::string>{}(backend_.address) % 100;
+  uv_timer_start(&interval_, &Probe::on_interval, jitter, upstream_.settings.health.interval_ms);
+}
+
+void Probe::on_interval(uv_timer_t* timer) {
+  auto* probe = static_cast<Probe*>(timer->data);
+  if (probe->stream_ == nullptr) probe->begin_check();  // the previous check is still running
+}
+
+void Probe::begin_check() {
+  int error = 0;
+  parser_.reset();
+  stream_ = core::TcpStream::connect(interval_.loop, blocks_,
+                                     reinterpret_cast<const sockaddr*>(&backend_.sockaddr),
+                                     &Probe::on_connect, this, &error);
+  if (stream_ == nullptr) return finish(false, std::string("connect: ") + uv_strerror(error));
+  stream_->set_handler(this);
+  deadline_.set(upstream_.settings.health.timeout_ms);
+}
+
+void Probe::on_connect(void* self, int status) {
+  auto* probe = static_cast<Probe*>(self);
+  if (status < 0) return probe->finish(false, std::string("connect: ") + uv_strerror(status));
+  const conf::HealthCheckConfig& health = probe->upstream_.settings.health;
+  const std::string& host = health.host.empty() ? probe->backend_.address : health.host;
+  const std::string request = "GET " + health.path + " HTTP/1.1\r\nHost: " + host +
+                              "\r\nUser-Agent: sluice-health-check\r\nConnection: close\r\n\r\n";
+  core::Block* block = probe->blocks_.acquire(request.size());
+  std::memcpy(block->data(), request.data(), request.size());
+  core::Slice slice{block, block->data(), request.size()};
+  const int r = probe->stream_->write(&slice, 1);
+  core::block_unref(block);
+  if (r != 0) return probe->finish(false, std::string("write: ") + uv_strerror(r));
+  probe->stream_->read_start();
+}
+
+void Probe::on_read(core::Block*, const char* data, size_t length) {
+  const core::ParseStep step = parser_.execute(data, length);
+  if (step.event == core::ParseEvent::kError) return finish(false, "invalid response");
+  if (step.event != core::ParseEvent::kHead) return;
+  const unsigned status = parser_.head()->status;
+  const conf::HealthCheckConfig& health = upstream_.settings.health;
+  if (status >= health.expect_min && status <= health.expect_max) return finish(true, "");
+  finish(false, "status " + std::to_string(status));
+}
+
+void Probe::on_eof() { finish(false, "closed without a response"); }
+
+void Probe::on_error(int uv_error) { finish(false, uv_strerror(uv_error)); }
+
+void Probe::on_deadline(void* self) {
+  auto* probe = static_cast<Probe*>(self);
+  probe->finish(false, "no response within " +
+                           std::to_string(probe->upstream_.settings.health.timeout_ms) + " ms");
+}
+
+void Probe::release_handle() {
+  if (stream_) stream_->close();
+  stream_ = nullptr;
+  deadline_.clear();
+}
+
+void Probe::finish(bool passed, const std::string& reason) {
+  release_handle();
+  if (retired_) return;
+  if (passed) apply_pass(backend_, upstream_, uv_now(interval_.loop));
+  else apply_failure(backend_, upstream_, reason);
+}
+
+void Probe::apply_pass(const balancer::Backend& backend, const conf::Upstream& upstream,
+                       uint64_t now_ms) {
+  balancer::BackendState& s = *backend.state;
+  const bool never_checked = s.check_passes == 0 && s.check_failures == 0;
+  s.check_failures = 0;
+  ++s.check_passes;
+  const char* name = upstream.pool.name.c_str();
+  // A backend that was never checked (one DNS just found) needs only this first pass.
+  if (!s.up && (never_checked || s.check_passes >= upstream.settings.health.rise)) {
+    s.up_since_ms = now_ms;
+    s.up = true;
+    core::log(LogLevel::kInfo, "upstream %s: backend %s is up (%u passing checks)", name,
+              backend.address.c_str(), s.check_passes);
+  }
+  if (s.ejected && now_ms >= s.ejected_until_ms) {
+    const uint32_t threshold = upstream.settings.passive.failures;
+    s.consecutive_failures = threshold > 0 ? threshold - 1 : 0;  // on probation
+    s.up_since_ms = now_ms;
+    s.ejected = false;
+    core::log(LogLevel::kInfo, "upstream %s: backend %s back in after its ejection (check passed)",
+              name, backend.address.c_str());
+  }
+}
+
+void Probe::apply_failure(const balancer::Backend& backend, const conf::Upstream& upstream,
+                          const std::string& reason) {
+  balancer::BackendState& s = *backend.state;
+  s.check_passes = 0;
+  ++s.check_failures;
+  if (s.up && s.check_failures >= upstream.settings.health.fall) {
+    s.up = false;
+    core::log(LogLevel::kWarn, "upstream %s: backend %s is down (%u failed checks, last: %s)",
+              upstream.pool.name.c_str(), backend.address.c_str(), s.check_failures,
+              reason.c_str());
+  }
+}
+
+void Probe::retire() {
+  retired_ = true;
+  release_handle();
+  auto closed = [](void* self) {
+    auto* probe = static_cast<Probe*>(self);
+    if (--probe->open_handles_ == 0) delete probe;
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&interval_), [](uv_handle_t* h) {
+    auto* probe = static_cast<Probe*>(h->data);
+    if (--probe->open_handles_ == 0) delete probe;
+  });
+  deadline_.close(closed);
+}
+
+}  // namespace sluice::health
