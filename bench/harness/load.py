@@ -17,14 +17,19 @@ WRK_SCRIPT = os.path.join(HERE, "wrk_report.lua")
 IDLE_CLIENT = os.path.join(HERE, "idle_clients.py")
 
 
+def wrk_threads(layout: CpuLayout) -> int:
+    """One wrk thread per load CPU: more threads than CPUs only adds context switches."""
+    return max(1, len(layout.load))
+
+
 class Wrk:
     """One wrk invocation, pinned to the load CPUs. start() + finish() let a scenario act while
     it runs (reloads); run() is both."""
 
-    def __init__(self, layout: CpuLayout, log_path: str, threads: int | None = None):
+    def __init__(self, layout: CpuLayout, log_path: str):
         self.layout = layout
         self.log_path = log_path
-        self.threads = threads or max(1, len(layout.load) or 1)
+        self.threads = wrk_threads(layout)
         self.child: procs.Child | None = None
         self.seconds = 0
 

@@ -191,7 +191,10 @@ def wait_ready(child: Child, port: int, tls: bool = False, timeout_s: float = 10
     last_error = "no answer"
     while time.monotonic() < deadline:
         if not child.alive():
-            raise RuntimeError(f"{child.name} exited at start:\n{child.log_tail()}")
+            tail = child.log_tail()
+            last = tail.splitlines()[-1] if tail else "no output"
+            raise RuntimeError(f"{child.name} exited at start with status "
+                               f"{child.popen.returncode} ({last})\n{tail}")
         try:
             status, _ = http_get(port, tls=tls, timeout=1.0)
             if status == 200:
@@ -201,4 +204,4 @@ def wait_ready(child: Child, port: int, tls: bool = False, timeout_s: float = 10
             last_error = str(e)
         time.sleep(0.05)
     raise RuntimeError(f"{child.name} not ready on port {port} after {timeout_s}s ({last_error})"
-                       f":\n{child.log_tail()}")
+                       f"\n{child.log_tail()}")

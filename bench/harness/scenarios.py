@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from . import load, procs
@@ -52,7 +52,6 @@ class Scenario:
     measure: Callable[[Context, object], dict]
     tls: bool = False
     with_direct: bool = False        # also measure wrk straight to a backend
-    notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- measurements
