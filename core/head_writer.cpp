@@ -48,11 +48,25 @@ bool named_in_connection(const MessageHead& head, std::string_view name) {
 }  // namespace
 
 bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
-  static constexpr std::string_view kFixed[] = {"connection", "keep-alive", "proxy-connection",
-                                                "te",         "trailer",    "upgrade"};
-  for (std::string_view fixed : kFixed)
-    if (equals_ignore_case(name, fixed)) return true;
-  return named_in_connection(head, name);
+  // Dispatch on length first: most fields match none of these lengths.
+  switch (name.size()) {
+    case 2:
+      if (equals_ignore_case(name, "te")) return true;
+      break;
+    case 7:
+      if (equals_ignore_case(name, "trailer") || equals_ignore_case(name, "upgrade")) return true;
+      break;
+    case 10:
+      if (equals_ignore_case(name, "connection") || equals_ignore_case(name, "keep-alive"))
+        return true;
+      break;
+    case 16:
+      if (equals_ignore_case(name, "proxy-connection")) return true;
+      break;
+    default:
+      break;
+  }
+  return head.connection_names_fields() && named_in_connection(head, name);
 }
 
 Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how) {

@@ -30,6 +30,7 @@ void MessageHead::clear() {
   bytes_.clear();
   fields_.clear();
   target_offset_ = target_length_ = 0;
+  connection_names_fields_ = false;
   method = 0;
   version_major = version_minor = 1;
   status = 0;
@@ -40,12 +41,28 @@ void MessageHead::clear() {
   expect_continue = false;
 }
 
-std::string_view MessageHead::name(size_t i) const {
-  return slice(fields_[i].name_offset, fields_[i].name_length);
-}
-
-std::string_view MessageHead::value(size_t i) const {
-  return trim(slice(fields_[i].value_offset, fields_[i].value_length));
+void MessageHead::finalize() {
+  connection_names_fields_ = false;
+  for (Field& f : fields_) {
+    while (f.value_length > 0 && (bytes_[f.value_offset] == ' ' || bytes_[f.value_offset] == '\t')) {
+      ++f.value_offset;
+      --f.value_length;
+    }
+    while (f.value_length > 0 && (bytes_[f.value_offset + f.value_length - 1] == ' ' ||
+                                  bytes_[f.value_offset + f.value_length - 1] == '\t'))
+      --f.value_length;
+    if (!equals_ignore_case(slice(f.name_offset, f.name_length), "connection")) continue;
+    std::string_view list = slice(f.value_offset, f.value_length);
+    while (!list.empty()) {
+      const size_t comma = list.find(',');
+      const std::string_view item = trim(list.substr(0, comma));
+      if (!item.empty() && !equals_ignore_case(item, "close") &&
+          !equals_ignore_case(item, "keep-alive") && !equals_ignore_case(item, "upgrade"))
+        connection_names_fields_ = true;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
 }
 
 bool MessageHead::find(std::string_view wanted, std::string_view* out) const {

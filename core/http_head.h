@@ -30,8 +30,12 @@ class MessageHead {
   std::string_view target() const { return slice(target_offset_, target_length_); }
   std::string_view reason() const { return target(); }  // responses keep the reason there
   size_t field_count() const { return fields_.size(); }
-  std::string_view name(size_t i) const;
-  std::string_view value(size_t i) const;
+  std::string_view name(size_t i) const {
+    return slice(fields_[i].name_offset, fields_[i].name_length);
+  }
+  std::string_view value(size_t i) const {
+    return slice(fields_[i].value_offset, fields_[i].value_length);
+  }
   // First field with this name (case-insensitive); empty view and false when absent.
   bool find(std::string_view name, std::string_view* value) const;
   // The path part of the target: "/a/b" for "/a/b?x" and for "http://host/a/b?x".
@@ -41,6 +45,12 @@ class MessageHead {
   void append_target(const char* data, size_t length);
   void append_name(const char* data, size_t length, bool starts_field);
   void append_value(const char* data, size_t length, bool starts_value);
+  // Called once the head is complete: trims values and notes what the Connection field names,
+  // so lookups while rewriting are cheap.
+  void finalize();
+  // True when some Connection field names a field other than close, keep-alive or upgrade,
+  // which then must not be forwarded either.
+  bool connection_names_fields() const { return connection_names_fields_; }
   size_t capacity_bytes() const { return bytes_.capacity(); }
   size_t content_bytes() const { return bytes_.size(); }
 
@@ -60,6 +70,7 @@ class MessageHead {
   std::string bytes_;
   std::vector<Field> fields_;
   uint32_t target_offset_ = 0, target_length_ = 0;
+  bool connection_names_fields_ = false;
 };
 
 // Recycles heads so steady-state traffic does not allocate. One per worker (not thread-safe).

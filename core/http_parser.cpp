@@ -98,7 +98,9 @@ bool HttpParser::scan_head_bytes(const char* data, size_t length, bool head_comp
     fail(431, "request header fields too large");
     return false;
   }
-  if (length == 0) return true;
+  // A folded response field reaches us unfolded (llhttp joins the pieces), so only requests,
+  // where the framing decision is at stake, are scanned.
+  if (length == 0 || kind_ == Kind::kResponse) return true;
   if (line_start_pending_ && (data[0] == ' ' || data[0] == '\t')) {
     fail(400, "obsolete line folding in a header");
     return false;
@@ -169,6 +171,7 @@ int HttpParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
 int HttpParser::on_headers_complete(llhttp_t* p) {
   HttpParser& me = self(p);
   MessageHead& head = *me.head_;
+  head.finalize();
   head.method = p->method;
   head.version_major = p->http_major;
   head.version_minor = p->http_minor;
