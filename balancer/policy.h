@@ -26,6 +26,8 @@ class PolicyTable {
   virtual ~PolicyTable() = default;
 };
 
+// A Policy keeps a reference to its Pool: the pool must stay where it is (a snapshot keeps it in
+// place) for as long as the policy lives. Weights are 1..256.
 class Policy {
  public:
   virtual ~Policy() = default;
@@ -42,6 +44,8 @@ struct PolicyType {
   std::unique_ptr<Policy> (*make)(const Pool& pool, const PolicyTable* table);
   // The policy reads BackendState::active, so the proxy must count in-flight requests.
   bool counts_active;
+  // The policy hashes the request's balancing key (PickRequest::key_hash).
+  bool uses_key;
 };
 
 // Looks a policy type up by its config name; nullptr when none has that name.

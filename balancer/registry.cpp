@@ -6,11 +6,17 @@
 namespace sluice::balancer {
 
 extern const PolicyType kRoundRobin;
+extern const PolicyType kLeastConn;
+extern const PolicyType kMaglev;
+extern const PolicyType kRandomTwo;
 
 namespace {
 // One line per policy.
 const PolicyType* const kPolicies[] = {
     &kRoundRobin,
+    &kLeastConn,
+    &kMaglev,
+    &kRandomTwo,
 };
 }  // namespace
 

@@ -38,6 +38,6 @@ std::unique_ptr<Policy> make(const Pool& pool, const PolicyTable*) {
 
 }  // namespace
 
-extern const PolicyType kRoundRobin{"round_robin", nullptr, &make, false};
+extern const PolicyType kRoundRobin{"round_robin", nullptr, &make, false, false};
 
 }  // namespace sluice::balancer

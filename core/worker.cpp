@@ -15,7 +15,7 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot) {
   for (const conf::Upstream& up : snapshot->upstreams) {
     const balancer::PolicyType* type = balancer::find_policy(up.pool.policy);
     g->policies.push_back(type->make(up.pool, up.pool.table.get()));
-    g->needs_key.push_back(up.pool.policy == "hash");  // the one policy that hashes a key
+    g->needs_key.push_back(type->uses_key);
     g->counts_active.push_back(type->counts_active);
   }
   const conf::Limits& l = snapshot->config.limits;
