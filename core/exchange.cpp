@@ -276,23 +276,26 @@ void ClientConnection::upstream_failed(int status, const char* detail, Retry ret
   respond_locally(status, detail);
 }
 
-// A retry is safe only when the backend cannot have acted on the request: the connection was
-// never made, or a reused keep-alive connection turned out closed before any response byte
-// and the request carried no body. Each is tried once per kind, bounded by `retries`.
+// A retry must not make a backend act on a request twice. After a failed connect nothing was
+// sent, so another backend may be tried (up to `retries`). After a reset or close before any
+// response byte, only an idempotent request without a body is resent: on a fresh connection to
+// the same backend when a reused keep-alive connection had gone stale, else to another backend.
 bool ClientConnection::retry_upstream(Retry retry) {
   if (response_started_ || retry == Retry::kNo || phase_ != Phase::kExchange) return false;
+  const bool retries_left = attempts_ <= upstream_config().settings.retries;
   if (retry == Retry::kOtherBackend) {
-    if (attempts_ > upstream_config().settings.retries) return false;
+    if (!retries_left) return false;
     release_upstream(false);
     connect_upstream(false);
     return true;
   }
-  const bool stale = upstream_ && upstream_->reused() && !stale_retried_;
-  if (!stale || body_sent_ || request_->framing != Framing::kNone || !idempotent(request_->method))
+  if (body_sent_ || request_->framing != Framing::kNone || !idempotent(request_->method))
     return false;
-  stale_retried_ = true;
+  const bool stale = upstream_ && upstream_->reused() && !stale_retried_;
+  if (!stale && !retries_left) return false;
+  stale_retried_ = stale_retried_ || stale;
   release_upstream(false);
-  connect_upstream(true);
+  connect_upstream(stale);
   return true;
 }
 

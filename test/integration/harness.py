@@ -1219,3 +1219,196 @@ def _drive_clients(socks, requests_each, timeout):
     if pending:
         raise AssertionError(f"{pending} of {len(socks)} clients not fully answered after {timeout} s")
     return responses
+
+
+# --------------------------------------------------------------------------- balancing and health
+
+HEALTH_CHECK_AGENT = "sluice-health-check"  # the User-Agent of sluice's active health checks
+
+
+def is_health_check(request: Request) -> bool:
+    return request.header("user-agent") == HEALTH_CHECK_AGENT
+
+
+def client_requests(backend: Backend) -> list[Request]:
+    """The requests `backend` received, leaving out sluice's health checks."""
+    with backend._cond:
+        return [r for r in backend.requests if not is_health_check(r)]
+
+
+def served(backend: Backend) -> int:
+    """How many requests other than health checks `backend` received."""
+    return len(client_requests(backend))
+
+
+class HealthSwitch:
+    """The status a service() handler answers its health path with; change .status any time."""
+
+    def __init__(self, status: int = 200):
+        self.status = status
+
+
+def service(name: str, health: HealthSwitch | None = None, *, health_path: str = "/health",
+            delay: float = 0.0):
+    """Answers every request with `name` as the body (after `delay` s, health checks excepted);
+    GET `health_path` answers health.status (200 without a switch). Each response leaves in
+    one send, so a backend killed at any moment never leaves a response half sent."""
+    def handler(ex: Exchange):
+        ex.read_body()
+        if ex.request.target == health_path:
+            status, body = (health.status if health is not None else 200), b"health"
+        else:
+            if delay:
+                time.sleep(delay)
+            status, body = 200, name.encode()
+        reason = http.HTTPStatus(status).phrase
+        ex.send(f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n\r\n"
+                .encode("latin-1") + body)
+    return handler
+
+
+class BoundBackend(Backend):
+    """A Backend listening on a chosen host and port: 127.0.0.x (all loopback on Linux), and
+    port 0 for one the kernel picks or the port of a stopped Backend to take its place."""
+
+    def __init__(self, handler=None, *, host: str = HOST, port: int = 0, strict: bool = True,
+                 io_timeout: float = 30.0):
+        self.handler = handler or ok()
+        self.strict = strict
+        self.io_timeout = io_timeout
+        self.requests = []
+        self.connections = 0
+        self.events = []
+        self.errors = []
+        self._cond = threading.Condition()
+        self._socks = set()
+        self._threads = []
+        self._stopping = threading.Event()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._bind(host, port)
+        self._listener.listen(1024)
+        self._listener.settimeout(0.1)
+        self.host = host
+        self.port = self._listener.getsockname()[1]
+        self.address = f"{host}:{self.port}"
+        self._accepter = threading.Thread(target=self._accept_loop, daemon=True,
+                                          name=f"backend-{host}-{self.port}")
+        self._accepter.start()
+        _backends.append(self)
+
+    def _bind(self, host: str, port: int) -> None:
+        # A port just given up can take a moment to be free again (sockets still closing).
+        deadline = time.monotonic() + 3
+        while True:
+            try:
+                self._listener.bind((host, port))
+                return
+            except OSError:
+                if port == 0 or time.monotonic() > deadline:
+                    self._listener.close()
+                    raise
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        """Stops like a crashed server: the listener closes and every open connection is reset."""
+        with self._cond:
+            socks = list(self._socks)
+        for sock in socks:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.stop()
+
+
+def wait_for_log(proxy: Sluice, pattern: str, timeout: float, *, count: int = 1,
+                 start: int = 0) -> list[re.Match] | None:
+    """Waits until the log (from character `start` on) has `count` matches of the regular
+    expression `pattern`; returns the matches, or None after `timeout` seconds."""
+    regex = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        matches = list(regex.finditer(proxy.log_text(), start))
+        if len(matches) >= count:
+            return matches
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+
+
+class LoadClients:
+    """`clients` threads each sending keep-alive GETs through the proxy, one after another,
+    until stop(). A connection the proxy closes is replaced. .results holds (start time,
+    status or None, body or error text) per request; a request that fails (error, closed
+    connection, timeout) is recorded with status None."""
+
+    def __init__(self, port: int, clients: int = 4, *, timeout: float = 5.0, pause: float = 0.0):
+        self.port = port
+        self.timeout = timeout
+        self.pause = pause
+        self.results: list[tuple[float, int | None, str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                         for i in range(clients)]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 2)
+
+    def _record(self, started: float, status, detail: str) -> None:
+        with self._lock:
+            self.results.append((started, status, detail))
+
+    def _run(self, number: int) -> None:
+        client = None
+        sent = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                if client is None:
+                    client = Client(self.port, self.timeout)
+                response = client.exchange("GET", f"/load/c{number}/r{sent}")
+                sent += 1
+                self._record(started, response.status,
+                             (response.body or b"").decode("latin-1")[:200])
+                if "close" in response.tokens("connection"):
+                    client.close()
+                    client = None
+            except (OSError, AssertionError, ProtocolError) as error:
+                self._record(started, None, repr(error))
+                if client is not None:
+                    client.close()
+                client = None
+            if self.pause:
+                time.sleep(self.pause)
+        if client is not None:
+            client.close()
+
+    def snapshot(self) -> list[tuple[float, int | None, str]]:
+        with self._lock:
+            return list(self.results)
+
+    def failures(self) -> list[tuple[float, int | None, str]]:
+        return [r for r in self.snapshot() if r[1] != 200]
+
+
+class SourceClient(Client):
+    """A Client whose connection comes from a chosen local address (any 127.0.0.x)."""
+
+    def __init__(self, port: int, source: str, timeout: float = 5.0):
+        self.timeout = timeout
+        self.sock = socket.create_connection((HOST, port), timeout=timeout,
+                                             source_address=(source, 0))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = SocketReader(self.sock)
