@@ -19,13 +19,15 @@ class PolicyTable;
 // health/ writes it (the active checker on the main thread, passive detection on the workers);
 // policies only read it.
 struct BackendState {
-  std::atomic<bool> up{true};        // active checks pass (or none are configured)
-  std::atomic<bool> ejected{false};  // passive detection took it out for a while
-  std::atomic<int32_t> active{0};    // in-flight requests, summed over all workers
+  std::atomic<bool> up{true};                     // active checks pass (or none are configured)
+  std::atomic<bool> ejected{false};               // passive detection took it out for a while
+  std::atomic<int32_t> active{0};                 // in-flight requests, summed over all workers
   std::atomic<uint32_t> consecutive_failures{0};  // connect failures or 5xx in a row
   std::atomic<uint32_t> ejections{0};             // ejections in a row, for the backoff
-  std::atomic<uint64_t> ejected_until_ms{0};      // monotonic ms
-  std::atomic<uint64_t> up_since_ms{0};           // when it last came up (slow start); 0: long ago
+  // Monotonic ms; the maximum while no ejection is running, so a reader that sees `ejected` set
+  // before the ejecting worker stored the real end never takes the ejection for expired.
+  std::atomic<uint64_t> ejected_until_ms{UINT64_MAX};
+  std::atomic<uint64_t> up_since_ms{0};  // when it last came up (slow start); 0: long ago
   // The active checker's counters; only the checker's thread touches them.
   uint32_t check_passes = 0;
   uint32_t check_failures = 0;

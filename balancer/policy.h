@@ -16,7 +16,7 @@ namespace sluice::balancer {
 struct PickRequest {
   uint64_t key_hash = 0;  // hash of the request's balancing key, when has_key
   bool has_key = false;
-  int avoid = -1;  // backend index to skip (the one a retry is leaving), -1 for none
+  int avoid = -1;       // backend index to skip (the one a retry is leaving), -1 for none
   uint64_t now_ms = 0;  // monotonic time, for slow start
 };
 

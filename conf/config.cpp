@@ -14,8 +14,8 @@
 
 #include "balancer/policy.h"
 #include "conf/json_lines.h"
-#include "conf/validator.h"
 #include "conf/socket_address.h"
+#include "conf/validator.h"
 
 namespace sluice::conf {
 namespace {

@@ -59,7 +59,7 @@ struct UpstreamConfig {
   std::string name;
   std::string balance = "round_robin";
   std::vector<BackendConfig> backends;
-  uint32_t keepalive = 64;            // idle connections kept per backend, per worker
+  uint32_t keepalive = 64;                // idle connections kept per backend, per worker
   uint32_t keepalive_timeout_ms = 60000;  // an idle pooled connection is closed after this
   uint32_t retries = 1;                   // other backends tried after a failed connect
   std::string hash_key = "client_ip";     // client_ip, path, uri, header:NAME, cookie:NAME
@@ -75,17 +75,17 @@ struct RouteConfig {
 };
 
 struct Timeouts {
-  uint32_t client_header_ms = 10000;     // whole request head must arrive within this
-  uint32_t client_idle_ms = 60000;       // keep-alive wait for the next request
+  uint32_t client_header_ms = 10000;  // whole request head must arrive within this
+  uint32_t client_idle_ms = 60000;    // keep-alive wait for the next request
   uint32_t upstream_connect_ms = 2000;
-  uint32_t upstream_response_ms = 60000; // response head, and any silence while reading it
-  uint32_t drain_ms = 30000;             // SIGTERM waits this long for in-flight requests
+  uint32_t upstream_response_ms = 60000;  // response head, and any silence while reading it
+  uint32_t drain_ms = 30000;              // SIGTERM waits this long for in-flight requests
 };
 
 struct Limits {
-  uint32_t request_line_bytes = 8192;   // 414 beyond
-  uint32_t header_bytes = 32768;        // 431 beyond
-  uint32_t header_count = 100;          // 431 beyond
+  uint32_t request_line_bytes = 8192;  // 414 beyond
+  uint32_t header_bytes = 32768;       // 431 beyond
+  uint32_t header_count = 100;         // 431 beyond
 };
 
 // Where DNS-discovered backends are resolved; empty: the system's resolv.conf.

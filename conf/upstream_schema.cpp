@@ -25,7 +25,8 @@ constexpr std::array<UintField<PassiveHealthConfig>, 3> kPassiveFields = {{
 // "200-399" or "200": an inclusive range of status codes.
 bool parse_status_range(std::string_view text, uint32_t& low, uint32_t& high) {
   auto number = [](std::string_view s, uint32_t& out) {
-    if (s.size() != 3 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    if (s.size() != 3 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return false;
     out = static_cast<uint32_t>(std::stoul(std::string(s)));
     return out >= 100 && out <= 599;
@@ -47,7 +48,22 @@ bool split_dns_target(std::string_view text, std::string& name, uint16_t& port) 
   if (value == 0 || value > 65535) return false;
   name = std::string(text.substr(0, colon));
   port = static_cast<uint16_t>(value);
-  return name.find_first_of(" /[]") == std::string::npos;
+  return name.find_first_of(" /[]:") == std::string::npos;
+}
+
+// Text that goes into a health check's request line or Host header verbatim.
+bool safe_in_request(std::string_view text) {
+  return std::none_of(text.begin(), text.end(),
+                      [](char c) { return c == ' ' || c == '\r' || c == '\n' || c == '\0'; });
+}
+
+// "127.0.0.1" -> "127.0.0.1:53", "::1" or "[::1]" -> "[::1]:53"; a text with a port is kept.
+std::string with_default_port(const std::string& text) {
+  if (text.starts_with('[')) return text.find("]:") == std::string::npos ? text + ":53" : text;
+  const size_t colons = static_cast<size_t>(std::count(text.begin(), text.end(), ':'));
+  if (colons == 0) return text + ":53";
+  if (colons > 1) return "[" + text + "]:53";
+  return text;
 }
 
 }  // namespace
@@ -148,27 +164,36 @@ void Validator::read_health(const Json& value, const std::string& path, HealthCh
   }
   check_keys(value, path, known);
   if (auto it = value.find("path"); it != value.end()) {
-    if (read_string(*it, path + "/path", health.path) && !health.path.starts_with('/'))
-      expected(path + "/path", "a path starting with \"/\"", *it);
+    if (read_string(*it, path + "/path", health.path) &&
+        (!health.path.starts_with('/') || !safe_in_request(health.path)))
+      expected(path + "/path", "a path starting with \"/\", without spaces or line breaks", *it);
   }
-  if (auto it = value.find("host"); it != value.end()) read_string(*it, path + "/host", health.host);
+  if (auto it = value.find("host"); it != value.end()) {
+    if (read_string(*it, path + "/host", health.host) &&
+        (health.host.empty() || !safe_in_request(health.host)))
+      expected(path + "/host", "a host name without spaces or line breaks", *it);
+  }
   if (auto it = value.find("expect"); it != value.end()) {
     std::string text;
     if (read_string(*it, path + "/expect", text) &&
         !parse_status_range(text, health.expect_min, health.expect_max))
       expected(path + "/expect", "a status or status range such as \"200-399\"", *it);
   }
-  if (health.timeout_ms > health.interval_ms)
-    fail(path + "/timeout_ms", "the check timeout must not exceed interval_ms (" +
-                                   std::to_string(health.interval_ms) + ")");
+  if (health.timeout_ms > health.interval_ms) {
+    if (value.contains("timeout_ms"))
+      fail(path + "/timeout_ms", "the check timeout must not exceed interval_ms (" +
+                                     std::to_string(health.interval_ms) + ")");
+    else
+      health.timeout_ms = health.interval_ms;  // the default yields to a short interval
+  }
 }
 
 void Validator::read_passive(const Json& value, const std::string& path,
                              PassiveHealthConfig& passive) {
   read_fields(value, path, passive, kPassiveFields);
   if (passive.max_ejection_ms < passive.ejection_ms)
-    fail(path + "/max_ejection_ms", "must be at least ejection_ms (" +
-                                        std::to_string(passive.ejection_ms) + ")");
+    fail(path + "/max_ejection_ms",
+         "must be at least ejection_ms (" + std::to_string(passive.ejection_ms) + ")");
 }
 
 void Validator::read_hash_key(const Json& value, const std::string& path, std::string& out) {
@@ -180,7 +205,8 @@ void Validator::read_hash_key(const Json& value, const std::string& path, std::s
              value);
 }
 
-void Validator::read_resolver(const Json& value, const std::string& path, ResolverConfig& resolver) {
+void Validator::read_resolver(const Json& value, const std::string& path,
+                              ResolverConfig& resolver) {
   if (!expect_object(value, path)) return;
   check_keys(value, path, {"nameservers", "timeout_ms"});
   read_uint(value, path, "timeout_ms", 10, 60'000, resolver.timeout_ms);
@@ -192,7 +218,7 @@ void Validator::read_resolver(const Json& value, const std::string& path, Resolv
     std::string text;
     const std::string item = at + "/" + std::to_string(i);
     if (!read_string((*it)[i], item, text)) continue;
-    std::string with_port = text.find(':') == std::string::npos ? text + ":53" : text;
+    const std::string with_port = with_default_port(text);
     if (!parse_socket_address(with_port, nullptr))
       expected(item, "a numeric nameserver address such as \"127.0.0.1:53\"", (*it)[i]);
     else

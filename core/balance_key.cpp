@@ -16,7 +16,8 @@ bool find_cookie(std::string_view cookies, std::string_view name, std::string_vi
     const size_t semi = cookies.find(';');
     std::string_view pair = trim(cookies.substr(0, semi));
     const size_t eq = pair.find('=');
-    if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
+    if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name &&
+        !trim(pair.substr(eq + 1)).empty()) {
       *value = trim(pair.substr(eq + 1));
       return true;
     }

@@ -101,8 +101,10 @@ void ClientConnection::report_backend(bool ok) {
   if (backend_ < 0 || !generation_) return;
   const conf::Upstream& up = upstream_config();
   const balancer::Backend& b = up.pool.backends[backend_];
-  if (ok) health::record_success(b);
-  else health::record_failure(b, up.settings.passive, uv_now(ctx_.loop), up.pool.name);
+  if (ok)
+    health::record_success(b);
+  else
+    health::record_failure(b, up.settings.passive, uv_now(ctx_.loop), up.pool.name);
 }
 
 void ClientConnection::uncount_active() {

@@ -44,7 +44,8 @@ void MessageHead::clear() {
 void MessageHead::finalize() {
   connection_names_fields_ = false;
   for (Field& f : fields_) {
-    while (f.value_length > 0 && (bytes_[f.value_offset] == ' ' || bytes_[f.value_offset] == '\t')) {
+    while (f.value_length > 0 &&
+           (bytes_[f.value_offset] == ' ' || bytes_[f.value_offset] == '\t')) {
       ++f.value_offset;
       --f.value_length;
     }

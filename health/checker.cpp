@@ -15,7 +15,9 @@ Checker::Checker(uv_loop_t* loop) : loop_(loop) {
   uv_timer_start(&sweep_, &Checker::on_sweep, kSweepMs, kSweepMs);
 }
 
-Checker::~Checker() { stop(); }
+Checker::~Checker() {
+  stop();
+}
 
 void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
   if (stopped_) return;
@@ -23,7 +25,14 @@ void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
   probes_.clear();
   snapshot_ = std::move(snapshot);
   for (const conf::Upstream& upstream : snapshot_->upstreams) {
-    if (!upstream.settings.health.enabled) continue;
+    if (!upstream.settings.health.enabled) {
+      // Without checks nothing else would ever bring a backend up that checks took down.
+      for (const balancer::Backend& backend : upstream.pool.backends) {
+        backend.state->up = true;
+        backend.state->check_passes = backend.state->check_failures = 0;
+      }
+      continue;
+    }
     for (const balancer::Backend& backend : upstream.pool.backends) {
       auto* probe = new Probe(loop_, blocks_, heads_, snapshot_, upstream, backend);
       probe->start();

@@ -53,11 +53,12 @@ void collect(void* arg, int status, int, ares_addrinfo* result) {
       continue;
     }
     std::string host;
-    if (n->ai_family == AF_INET6) host.append("[").append(text).append("]");
-    else host.append(text);
+    if (n->ai_family == AF_INET6)
+      host.append("[").append(text).append("]");
+    else
+      host.append(text);
     host.append(":").append(std::to_string(port));
-    if (auto parsed = conf::parse_socket_address(host))
-      out->second->push_back(std::move(*parsed));
+    if (auto parsed = conf::parse_socket_address(host)) out->second->push_back(std::move(*parsed));
   }
   ares_freeaddrinfo(result);
 }
@@ -71,7 +72,9 @@ DnsWatch::DnsWatch(uv_loop_t* loop, std::function<void()> on_change)
   tick_.data = this;
 }
 
-DnsWatch::~DnsWatch() { stop(); }
+DnsWatch::~DnsWatch() {
+  stop();
+}
 
 void DnsWatch::configure(const conf::Config& config) {
   std::vector<Target> next;
@@ -173,9 +176,12 @@ void DnsWatch::apply(Lookup& lookup) {
     target->failing = true;
     return;
   }
-  if (target->failing) core::log(LogLevel::kInfo, "dns %s: lookups succeed again", lookup.key.c_str());
+  if (target->failing)
+    core::log(LogLevel::kInfo, "dns %s: lookups succeed again", lookup.key.c_str());
   target->failing = false;
-  auto by_text = [](const conf::SocketAddress& a, const conf::SocketAddress& b) { return a.text < b.text; };
+  auto by_text = [](const conf::SocketAddress& a, const conf::SocketAddress& b) {
+    return a.text < b.text;
+  };
   std::sort(lookup.addresses.begin(), lookup.addresses.end(), by_text);
   lookup.addresses.erase(std::unique(lookup.addresses.begin(), lookup.addresses.end(),
                                      [](const auto& a, const auto& b) { return a.text == b.text; }),
@@ -187,8 +193,8 @@ void DnsWatch::apply(Lookup& lookup) {
   if (same) return;
   std::string list;
   for (const auto& a : lookup.addresses) list += " " + a.text;
-  core::log(LogLevel::kInfo, "dns %s: %zu addresses:%s", lookup.key.c_str(), lookup.addresses.size(),
-            list.c_str());
+  core::log(LogLevel::kInfo, "dns %s: %zu addresses:%s", lookup.key.c_str(),
+            lookup.addresses.size(), list.c_str());
   current = std::move(lookup.addresses);
   on_change_();
 }

@@ -14,7 +14,8 @@ void record_success(const balancer::Backend& backend) {
   // Read first: the common case writes nothing, so workers do not fight over the cache line.
   if (s.consecutive_failures.load(std::memory_order_relaxed) != 0)
     s.consecutive_failures.store(0, std::memory_order_relaxed);
-  if (s.ejections.load(std::memory_order_relaxed) != 0 && !s.ejected.load(std::memory_order_relaxed))
+  if (s.ejections.load(std::memory_order_relaxed) != 0 &&
+      !s.ejected.load(std::memory_order_relaxed))
     s.ejections.store(0, std::memory_order_relaxed);
 }
 
@@ -26,12 +27,13 @@ bool record_failure(const balancer::Backend& backend, const conf::PassiveHealthC
   if (failures < config.failures) return false;
   bool expected = false;
   if (!s.ejected.compare_exchange_strong(expected, true)) return false;  // another worker did
-  const uint32_t repeat = std::min<uint32_t>(s.ejections.fetch_add(1) , 20);
+  const uint32_t repeat = std::min<uint32_t>(s.ejections.fetch_add(1), 20);
   const uint64_t backoff =
       std::min<uint64_t>(uint64_t{config.ejection_ms} << repeat, config.max_ejection_ms);
-  s.ejected_until_ms.store(now_ms + backoff, std::memory_order_relaxed);
+  s.ejected_until_ms.store(now_ms + backoff);
   s.consecutive_failures.store(0, std::memory_order_relaxed);
-  core::log(LogLevel::kWarn, "upstream %.*s: backend %s ejected for %llu ms after %u failures in a row",
+  core::log(LogLevel::kWarn,
+            "upstream %.*s: backend %s ejected for %llu ms after %u failures in a row",
             static_cast<int>(upstream.size()), upstream.data(), backend.address.c_str(),
             static_cast<unsigned long long>(backoff), failures);
   return true;
@@ -46,7 +48,8 @@ void release_expired(const balancer::Backend& backend, const conf::UpstreamConfi
   const uint32_t threshold = upstream.passive.failures;
   s.consecutive_failures.store(threshold > 0 ? threshold - 1 : 0, std::memory_order_relaxed);
   s.up_since_ms.store(now_ms, std::memory_order_relaxed);
-  s.ejected.store(false, std::memory_order_relaxed);
+  s.ejected_until_ms.store(UINT64_MAX);
+  s.ejected.store(false);
   core::log(LogLevel::kInfo, "upstream %s: backend %s back in after its ejection",
             upstream.name.c_str(), backend.address.c_str());
 }

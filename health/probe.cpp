@@ -73,9 +73,13 @@ void Probe::on_read(core::Block*, const char* data, size_t length) {
   finish(false, "status " + std::to_string(status));
 }
 
-void Probe::on_eof() { finish(false, "closed without a response"); }
+void Probe::on_eof() {
+  finish(false, "closed without a response");
+}
 
-void Probe::on_error(int uv_error) { finish(false, uv_strerror(uv_error)); }
+void Probe::on_error(int uv_error) {
+  finish(false, uv_strerror(uv_error));
+}
 
 void Probe::on_deadline(void* self) {
   auto* probe = static_cast<Probe*>(self);
@@ -92,8 +96,10 @@ void Probe::release_handle() {
 void Probe::finish(bool passed, const std::string& reason) {
   release_handle();
   if (retired_) return;
-  if (passed) apply_pass(backend_, upstream_, uv_now(interval_.loop));
-  else apply_failure(backend_, upstream_, reason);
+  if (passed)
+    apply_pass(backend_, upstream_, uv_now(interval_.loop));
+  else
+    apply_failure(backend_, upstream_, reason);
 }
 
 void Probe::apply_pass(const balancer::Backend& backend, const conf::Upstream& upstream,
@@ -114,6 +120,7 @@ void Probe::apply_pass(const balancer::Backend& backend, const conf::Upstream& u
     const uint32_t threshold = upstream.settings.passive.failures;
     s.consecutive_failures = threshold > 0 ? threshold - 1 : 0;  // on probation
     s.up_since_ms = now_ms;
+    s.ejected_until_ms = UINT64_MAX;
     s.ejected = false;
     core::log(LogLevel::kInfo, "upstream %s: backend %s back in after its ejection (check passed)",
               name, backend.address.c_str());

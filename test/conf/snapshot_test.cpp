@@ -5,8 +5,10 @@
 #include <netinet/in.h>
 
 #include <catch2/catch.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "test/conf/config_text.h"
 
@@ -192,6 +194,150 @@ TEST_CASE("a backend moved to a renamed upstream starts with fresh state", "[con
   const auto after = build_snapshot(parsed(renamed), before.get());
   CHECK(after->upstreams[0].pool.name == "web");
   CHECK(after->upstreams[0].pool.backends[0].state != before->upstreams[0].pool.backends[0].state);
+}
+
+// --- DNS-discovered backends ---
+
+SocketAddress address(const std::string& text) {
+  std::optional<SocketAddress> parsed_address = parse_socket_address(text);
+  REQUIRE(parsed_address.has_value());
+  return *parsed_address;
+}
+
+// Upstream "app": one static backend, then a DNS entry; `upstream_extra` adds upstream keys.
+std::string dns_config(const std::string& upstream_extra = "") {
+  return R"({
+    "listeners": [ { "address": "127.0.0.1:8080" } ],
+    "upstreams": { "app": { )" +
+         upstream_extra + R"( "backends": [
+      { "address": "127.0.0.1:9001" },
+      { "dns": "app.internal:8080", "weight": 3, "backup": true } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })";
+}
+
+DnsAnswers answers_for(const Config& config, std::vector<std::string> addresses) {
+  DnsAnswers answers;
+  std::vector<SocketAddress>& list = answers[dns_key(config.upstreams.at(0).backends.at(1))];
+  for (const std::string& text : addresses) list.push_back(address(text));
+  return answers;
+}
+
+TEST_CASE("a dns backend's key is its name and port as configured", "[conf][snapshot]") {
+  const Config config = parsed(dns_config());
+  CHECK(dns_key(config.upstreams.at(0).backends.at(1)) == "app.internal:8080");
+}
+
+TEST_CASE("a dns entry becomes one backend per resolved address, with the entry's settings",
+          "[conf][snapshot]") {
+  Config config = parsed(dns_config());
+  const DnsAnswers answers = answers_for(config, {"10.0.0.1:8080", "[2001:db8::2]:8080"});
+  const auto snapshot = build_snapshot(std::move(config), nullptr, &answers);
+  const auto& backends = snapshot->upstreams.at(0).pool.backends;
+  REQUIRE(backends.size() == 3);
+  CHECK(backends[0].address == "127.0.0.1:9001");
+  CHECK_FALSE(backends[0].from_dns);
+  CHECK(backends[1].address == "10.0.0.1:8080");
+  CHECK(backends[2].address == "[2001:db8::2]:8080");
+  for (size_t i = 1; i < 3; ++i) {
+    INFO(backends[i].address);
+    CHECK(backends[i].from_dns);
+    CHECK(backends[i].weight == 3);
+    CHECK(backends[i].backup);
+    CHECK(backends[i].up());
+  }
+  CHECK(backends[1].sockaddr.ss_family == AF_INET);
+  CHECK(ntohs(reinterpret_cast<const sockaddr_in*>(&backends[1].sockaddr)->sin_port) == 8080);
+  CHECK(backends[2].sockaddr.ss_family == AF_INET6);
+  CHECK(backends[2].sockaddr_len == sizeof(sockaddr_in6));
+  CHECK(backends[1].state != backends[2].state);
+}
+
+TEST_CASE("a dns entry that has not resolved yet contributes no backends", "[conf][snapshot]") {
+  const auto without_answers = build_snapshot(parsed(dns_config()), nullptr);
+  REQUIRE(without_answers->upstreams.at(0).pool.backends.size() == 1);
+  CHECK(without_answers->upstreams.at(0).pool.backends[0].address == "127.0.0.1:9001");
+  const DnsAnswers other_name{{"other.internal:8080", {address("10.0.0.9:8080")}}};
+  const auto other = build_snapshot(parsed(dns_config()), nullptr, &other_name);
+  CHECK(other->upstreams.at(0).pool.backends.size() == 1);
+}
+
+TEST_CASE("a dns entry whose name resolved to no address contributes no backends",
+          "[conf][snapshot]") {
+  Config config = parsed(dns_config());
+  const DnsAnswers answers = answers_for(config, {});
+  const auto snapshot = build_snapshot(std::move(config), nullptr, &answers);
+  CHECK(snapshot->upstreams.at(0).pool.backends.size() == 1);
+}
+
+TEST_CASE("a dns address new on a later snapshot of a checked upstream waits for a check",
+          "[conf][snapshot]") {
+  const std::string text = dns_config(R"("health": {},)");
+  Config first_config = parsed(text);
+  const DnsAnswers first_answers = answers_for(first_config, {"10.0.0.1:8080"});
+  const auto before = build_snapshot(std::move(first_config), nullptr, &first_answers);
+  Config second_config = parsed(text);
+  const DnsAnswers second_answers = answers_for(second_config, {"10.0.0.1:8080", "10.0.0.2:8080"});
+  const auto after = build_snapshot(std::move(second_config), before.get(), &second_answers);
+  const auto& old_backends = before->upstreams.at(0).pool.backends;
+  const auto& new_backends = after->upstreams.at(0).pool.backends;
+  REQUIRE(new_backends.size() == 3);
+  // Known before: same state, still up.
+  CHECK(new_backends[1].state == old_backends[1].state);
+  CHECK(new_backends[1].up());
+  // New: down until its first passing check.
+  CHECK(new_backends[2].address == "10.0.0.2:8080");
+  CHECK_FALSE(new_backends[2].state->up);
+  CHECK_FALSE(new_backends[2].up());
+  // The static backend is untouched.
+  CHECK(new_backends[0].state == old_backends[0].state);
+  CHECK(new_backends[0].up());
+}
+
+TEST_CASE("a dns address known before keeps its state, down or up, on a later snapshot",
+          "[conf][snapshot]") {
+  const std::string text = dns_config(R"("health": {},)");
+  Config first_config = parsed(text);
+  const DnsAnswers answers = answers_for(first_config, {"10.0.0.1:8080", "10.0.0.2:8080"});
+  const auto before = build_snapshot(std::move(first_config), nullptr, &answers);
+  before->upstreams.at(0).pool.backends[2].state->up = false;
+  before->upstreams.at(0).pool.backends[1].state->active = 2;
+  const auto after = build_snapshot(parsed(text), before.get(), &answers);
+  const auto& new_backends = after->upstreams.at(0).pool.backends;
+  REQUIRE(new_backends.size() == 3);
+  CHECK(new_backends[1].state == before->upstreams.at(0).pool.backends[1].state);
+  CHECK(new_backends[1].up());
+  CHECK(new_backends[1].state->active == 2);
+  CHECK(new_backends[2].state == before->upstreams.at(0).pool.backends[2].state);
+  CHECK_FALSE(new_backends[2].up());
+}
+
+TEST_CASE("a dns address new on a later snapshot of an unchecked upstream is up at once",
+          "[conf][snapshot]") {
+  Config first_config = parsed(dns_config());
+  const auto before = build_snapshot(std::move(first_config), nullptr);
+  Config second_config = parsed(dns_config());
+  const DnsAnswers answers = answers_for(second_config, {"10.0.0.2:8080"});
+  const auto after = build_snapshot(std::move(second_config), before.get(), &answers);
+  const auto& new_backends = after->upstreams.at(0).pool.backends;
+  REQUIRE(new_backends.size() == 2);
+  CHECK(new_backends[1].up());
+}
+
+TEST_CASE("dns addresses on the first snapshot start up, like every backend", "[conf][snapshot]") {
+  Config config = parsed(dns_config(R"("health": {},)"));
+  const DnsAnswers answers = answers_for(config, {"10.0.0.1:8080"});
+  const auto snapshot = build_snapshot(std::move(config), nullptr, &answers);
+  REQUIRE(snapshot->upstreams.at(0).pool.backends.size() == 2);
+  CHECK(snapshot->upstreams.at(0).pool.backends[1].up());
+}
+
+TEST_CASE("a pool takes its upstream's slow_start_ms", "[conf][snapshot]") {
+  const auto snapshot =
+      build_snapshot(parsed(test::config_text({.upstream = "\"slow_start_ms\": 15000"})), nullptr);
+  CHECK(snapshot->upstreams.at(0).pool.slow_start_ms == 15000);
+  CHECK(build_snapshot(parsed(test::config_text()), nullptr)->upstreams.at(0).pool.slow_start_ms ==
+        0);
 }
 
 TEST_CASE("a hand-built config naming an unknown policy is refused", "[conf][snapshot]") {
