@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "balancer/policy.h"
+#include "balancer/smooth_round_robin.h"
 
 namespace sluice::balancer {
 namespace {
@@ -19,7 +20,7 @@ class LeastConn final : public Policy {
  public:
   explicit LeastConn(const Pool& pool)
       : pool_(pool),
-        score_(pool.backends.size(), 0),
+        ties_(pool),
         active_(pool.backends.size(), 0),
         weight_(pool.backends.size(), 1) {}
 
@@ -39,22 +40,13 @@ class LeastConn final : public Policy {
     if (best < 0) return -1;
     const int64_t best_active = active_[best];
     const int64_t best_weight = weight_[best];
-    int64_t total = 0;
-    int chosen = -1;
-    for (int i : candidates) {
-      if (skip_avoid && i == request.avoid) continue;
-      if (active_[i] * best_weight != best_active * weight_[i]) continue;
-      score_[i] += weight_[i];
-      total += weight_[i];
-      if (chosen < 0 || score_[i] > score_[chosen]) chosen = i;
-    }
-    score_[chosen] -= total;
-    return chosen;
+    return ties_.pick(request, candidates,
+                      [&](int i) { return active_[i] * best_weight == best_active * weight_[i]; });
   }
 
  private:
   const Pool& pool_;
-  std::vector<int64_t> score_;   // smooth weighted round-robin among the tied, per backend
+  SmoothRoundRobin ties_;        // rotation among the candidates tied at the lowest ratio
   std::vector<int64_t> active_;  // this pick's snapshot of the in-flight counts, per backend
   std::vector<int64_t> weight_;  // this pick's effective weights, per backend
 };

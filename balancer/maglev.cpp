@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "balancer/policy.h"
+#include "balancer/smooth_round_robin.h"
 
 namespace sluice::balancer {
 namespace maglev {
@@ -103,14 +104,11 @@ class MaglevTable final : public PolicyTable {
 class Maglev final : public Policy {
  public:
   Maglev(const Pool& pool, const MaglevTable* table)
-      : pool_(pool),
-        table_(table),
-        score_(pool.backends.size(), 0),
-        usable_(pool.backends.size(), 0) {}
+      : pool_(pool), table_(table), rotation_(pool), usable_(pool.backends.size(), 0) {}
 
   int pick(const PickRequest& request, const std::vector<int>& candidates) override {
     if (candidates.empty()) return -1;
-    if (!request.has_key) return round_robin(request, candidates);
+    if (!request.has_key) return rotation_.pick(request, candidates);
     // Candidates are all primaries or all backups: look the key up in that tier's table.
     const std::vector<int32_t>* table = nullptr;
     if (table_ != nullptr)
@@ -140,24 +138,9 @@ class Maglev final : public Policy {
   }
 
  private:
-  // Smooth weighted round-robin, as balancer/round_robin.cpp, for requests without a key.
-  int round_robin(const PickRequest& request, const std::vector<int>& candidates) {
-    int64_t total = 0;
-    int best = -1;
-    for (int i : candidates) {
-      if (i == request.avoid && candidates.size() > 1) continue;
-      const int64_t weight = effective_weight(pool_, pool_.backends[i], request.now_ms);
-      score_[i] += weight;
-      total += weight;
-      if (best < 0 || score_[i] > score_[best]) best = i;
-    }
-    if (best >= 0) score_[best] -= total;
-    return best;
-  }
-
   const Pool& pool_;
   const MaglevTable* table_;     // shared by every worker's instance, only read
-  std::vector<int64_t> score_;   // round-robin state for requests without a key
+  SmoothRoundRobin rotation_;    // for requests without a key
   std::vector<uint8_t> usable_;  // per backend: among this pick's candidates; all 0 between picks
 };
 
