@@ -15,15 +15,12 @@ namespace sluice::core {
 namespace {
 constexpr uint32_t kLingerMs = 2000;  // how long a closing connection waits for the client's FIN
 
-void peer_address(int fd, char* out, size_t size) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
+void peer_address(const sockaddr_storage& ss, char* out, size_t size) {
   std::strncpy(out, "unknown", size);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
   if (ss.ss_family == AF_INET)
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, out, size);
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, out, size);
   else if (ss.ss_family == AF_INET6)
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, out, size);
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, out, size);
 }
 }  // namespace
 
@@ -34,14 +31,14 @@ ClientConnection::ClientConnection(WorkerContext& ctx, Stream* stream)
   deadline_.init(ctx.loop, &ClientConnection::on_deadline, this);
 }
 
-void ClientConnection::accept(WorkerContext& ctx, int fd) {
+void ClientConnection::accept(WorkerContext& ctx, int fd, const sockaddr_storage& peer) {
   Stream* stream = TcpStream::adopt(ctx.loop, ctx.blocks, fd);
   if (!stream) {
     ::close(fd);
     return;
   }
   auto* c = new ClientConnection(ctx, stream);
-  peer_address(fd, c->client_ip_, sizeof c->client_ip_);
+  peer_address(peer, c->client_ip_, sizeof c->client_ip_);
   c->next = ctx.clients;
   if (ctx.clients) ctx.clients->prev = c;
   ctx.clients = c;
@@ -151,6 +148,7 @@ void ClientConnection::reject(int status, const char* detail) {
   if (response_started_) return abort();
   release_upstream(false);
   keep_alive_ = false;
+  local_error_ = true;
   send_local(status, detail);
   close_gracefully();
 }
@@ -160,20 +158,41 @@ void ClientConnection::send_local(int status, const char* detail, int retry_afte
   local_response_ = true;
   write_client(&s, 1);
   block_unref(s.block);
+  flush_client();
 }
 
+// Response bytes produced while handling one event leave together: a response's head and body
+// go out in one writev instead of one write each.
 void ClientConnection::write_client(const Slice* slices, size_t count) {
   if (closed_) return;
-  if (client_->write(slices, count) != 0) abort();
+  for (size_t i = 0; i < count; ++i) {
+    block_ref(slices[i].block);
+    client_out_.push_back(slices[i]);
+  }
+}
+
+void ClientConnection::flush_client() {
+  if (client_out_.empty()) return;
+  const int r = closed_ ? 0 : client_->write(client_out_.data(), client_out_.size());
+  for (Slice& s : client_out_) block_unref(s.block);
+  client_out_.clear();
+  if (r != 0) abort();
 }
 
 void ClientConnection::close_gracefully() {
   if (phase_ == Phase::kClosing) return;
+  flush_client();  // the last response goes out before the FIN
+  if (closed_) return;
+  // Lingering (our FIN, then waiting for the client's) is needed only while the client may still
+  // be sending: closing over unread input makes the kernel answer with a reset, which can
+  // destroy the response still on its way. Between requests, with nothing pending, close at once.
+  const bool quiet = parser_.between_messages() && !pending_.block && !local_error_;
   release_upstream(false);
   end_exchange_state();
   phase_ = Phase::kClosing;
-  if (client_eof_) {
+  if (client_eof_ || quiet) {
     if (client_->queued_bytes() == 0) return destroy();
+    close_when_drained_ = true;
     client_->notify_drained();
   } else {
     client_->shutdown_write();  // FIN after the queued bytes; then wait for the client's FIN
@@ -210,7 +229,7 @@ void ClientConnection::on_error(int) {
 
 void ClientConnection::on_drained() {
   if (phase_ == Phase::kClosing) {
-    if (client_eof_) destroy();
+    if (client_eof_ || close_when_drained_) destroy();
     return;
   }
   if (upstream_ && (phase_ == Phase::kExchange || phase_ == Phase::kTunnel))
@@ -254,6 +273,8 @@ void ClientConnection::destroy() {
   phase_ = Phase::kClosing;
   if (pending_.block) block_unref(pending_.block);
   pending_ = Slice{};
+  for (Slice& s : client_out_) block_unref(s.block);
+  client_out_.clear();
   client_->close();
   if (prev)
     prev->next = next;

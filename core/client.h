@@ -17,7 +17,7 @@ namespace sluice::core {
 class ClientConnection final : public StreamHandler, public UpstreamUser {
  public:
   // Takes an accepted socket; the connection then lives until it closes itself.
-  static void accept(WorkerContext& ctx, int fd);
+  static void accept(WorkerContext& ctx, int fd, const sockaddr_storage& peer);
   // The worker is shutting down: finish the current exchange, then close; close now if idle.
   void begin_drain();
   // Closes at once, whatever is in flight (the drain deadline passed).
@@ -84,12 +84,14 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   void report_backend(bool ok);
   void uncount_active();
   void write_client(const Slice* slices, size_t count);
+  void flush_client();
 
   WorkerContext& ctx_;
   Stream* client_;
   HttpParser parser_;
   Deadline deadline_;
   Slice pending_;  // client bytes that arrived while an exchange was running
+  std::vector<Slice> client_out_;  // bytes for the client, written once the event is handled
 
   // The current exchange.
   Generation* generation_ = nullptr;
@@ -116,6 +118,8 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   bool dechunk_ = false;         // de-chunking the response for an HTTP/1.0 client
   bool stale_retried_ = false;
   bool closed_ = false;
+  bool local_error_ = false;        // the client sent something we refused; it may send more
+  bool close_when_drained_ = false; // closing without lingering, once the last bytes are out
   Block* relay_block_ = nullptr;  // the block being parsed, for dechunked_body()
   char client_ip_[48] = {};
 };

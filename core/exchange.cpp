@@ -158,16 +158,18 @@ void ClientConnection::on_upstream_read(Block* block, const char* data, size_t l
   if (phase_ == Phase::kTunnel) {
     Slice s{block, data, length};
     write_client(&s, 1);
-    if (!closed_ && client_->queued_bytes() > kHighWater) {
-      upstream_->stream().read_stop();
-      client_->notify_drained();
-    }
-    return;
+  } else {
+    upstream_->deadline().set(timeouts().upstream_response_ms);
+    relay_block_ = block;
+    relay_response(block, data, length);
+    relay_block_ = nullptr;
   }
-  upstream_->deadline().set(timeouts().upstream_response_ms);
-  relay_block_ = block;
-  relay_response(block, data, length);
-  relay_block_ = nullptr;
+  flush_client();
+  // Backpressure: a client that reads slowly stops the reads from its backend until it drains.
+  if (!closed_ && upstream_ && client_->queued_bytes() > kHighWater) {
+    upstream_->stream().read_stop();
+    client_->notify_drained();
+  }
 }
 
 bool ClientConnection::relay_response(Block* block, const char* data, size_t length) {
@@ -249,19 +251,9 @@ void ClientConnection::dechunked_body(void* self, const char* data, size_t lengt
 }
 
 void ClientConnection::relay_body(Block* block, const char* data, size_t length) {
-  if (length == 0 || dechunk_ || closed_) {
-    if (dechunk_ && !closed_ && client_->queued_bytes() > kHighWater) {
-      upstream_->stream().read_stop();
-      client_->notify_drained();
-    }
-    return;
-  }
+  if (length == 0 || dechunk_ || closed_) return;  // de-chunked bytes go by dechunked_body()
   Slice s{block, data, length};
   write_client(&s, 1);
-  if (!closed_ && client_->queued_bytes() > kHighWater) {
-    upstream_->stream().read_stop();
-    client_->notify_drained();
-  }
 }
 
 void ClientConnection::finish_exchange(bool reusable) {

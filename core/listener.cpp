@@ -53,9 +53,12 @@ void Listener::on_readable(uv_poll_t* poll, int status, int) {
 
 void Listener::accept_batch() {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
-    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer;
+    socklen_t peer_length = sizeof peer;
+    const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      ClientConnection::accept(ctx_, fd);
+      ClientConnection::accept(ctx_, fd, peer);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
