@@ -34,7 +34,8 @@ struct BackendState {
 };
 
 struct Backend {
-  std::string address;  // "host:port" as configured, for logs and errors
+  std::string address;        // "host:port" as configured, for logs and errors
+  uint64_t address_hash = 0;  // hash_key(address): finds the backend's idle connections fast
   sockaddr_storage sockaddr{};
   socklen_t sockaddr_len = 0;
   uint32_t weight = 1;

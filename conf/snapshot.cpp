@@ -56,6 +56,7 @@ balancer::Backend make_backend(const BackendConfig& config, const SocketAddress&
                                const balancer::Pool* previous) {
   balancer::Backend backend;
   backend.address = address.text;
+  backend.address_hash = balancer::hash_key(backend.address);
   std::memcpy(&backend.sockaddr, &address.storage, sizeof backend.sockaddr);
   backend.sockaddr_len = address.length;
   backend.weight = config.weight;

@@ -90,7 +90,7 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   Stream* client_;
   HttpParser parser_;
   Deadline deadline_;
-  Slice pending_;  // client bytes that arrived while an exchange was running
+  Slice pending_;                  // client bytes that arrived while an exchange was running
   std::vector<Slice> client_out_;  // bytes for the client, written once the event is handled
 
   // The current exchange.
@@ -118,9 +118,9 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   bool dechunk_ = false;         // de-chunking the response for an HTTP/1.0 client
   bool stale_retried_ = false;
   bool closed_ = false;
-  bool local_error_ = false;        // the client sent something we refused; it may send more
-  bool close_when_drained_ = false; // closing without lingering, once the last bytes are out
-  Block* relay_block_ = nullptr;  // the block being parsed, for dechunked_body()
+  bool local_error_ = false;         // the client sent something we refused; it may send more
+  bool close_when_drained_ = false;  // closing without lingering, once the last bytes are out
+  Block* relay_block_ = nullptr;     // the block being parsed, for dechunked_body()
   char client_ip_[48] = {};
 };
 

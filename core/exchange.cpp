@@ -82,7 +82,7 @@ void ClientConnection::connect_upstream(bool fresh) {
   }
   const balancer::Backend& b = up.pool.backends[backend_];
   if (!fresh) {
-    if (UpstreamConnection* idle = ctx_.upstreams.take(b.address)) {
+    if (UpstreamConnection* idle = ctx_.upstreams.take(b.address_hash, b.address)) {
       upstream_ = idle;
       idle->attach(this);
       idle->count_exchange();
@@ -90,8 +90,9 @@ void ClientConnection::connect_upstream(bool fresh) {
     }
   }
   int error = 0;
-  upstream_ = UpstreamConnection::open(
-      ctx_, b.address, reinterpret_cast<const sockaddr*>(&b.sockaddr), this, &error);
+  upstream_ =
+      UpstreamConnection::open(ctx_, b.address, b.address_hash,
+                               reinterpret_cast<const sockaddr*>(&b.sockaddr), this, &error);
   if (!upstream_) return upstream_failed(502, uv_strerror(error), Retry::kOtherBackend);
   upstream_->count_exchange();
   upstream_->deadline().set(timeouts().upstream_connect_ms);

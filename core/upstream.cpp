@@ -10,15 +10,18 @@ namespace {
 constexpr ParseLimits kResponseLimits{8192, 65536, 256};
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(WorkerContext& ctx, std::string_view key)
-    : ctx_(ctx), parser_(HttpParser::Kind::kResponse, ctx.heads, kResponseLimits), key_(key) {
+UpstreamConnection::UpstreamConnection(WorkerContext& ctx, std::string_view key, uint64_t key_hash)
+    : ctx_(ctx),
+      parser_(HttpParser::Kind::kResponse, ctx.heads, kResponseLimits),
+      key_(key),
+      key_hash_(key_hash) {
   deadline_.init(ctx.loop, &UpstreamConnection::on_deadline, this);
 }
 
 UpstreamConnection* UpstreamConnection::open(WorkerContext& ctx, std::string_view key,
-                                             const sockaddr* address, UpstreamUser* user,
-                                             int* error) {
-  auto* conn = new UpstreamConnection(ctx, key);
+                                             uint64_t key_hash, const sockaddr* address,
+                                             UpstreamUser* user, int* error) {
+  auto* conn = new UpstreamConnection(ctx, key, key_hash);
   conn->stream_ = TcpStream::connect(ctx.loop, ctx.blocks, address, &UpstreamConnection::on_connect,
                                      conn, error);
   if (!conn->stream_) {
@@ -89,16 +92,17 @@ void UpstreamConnection::destroy() {
   deadline_.close([](void* self) { delete static_cast<UpstreamConnection*>(self); });
 }
 
-UpstreamConnection* UpstreamPool::take(const std::string& key) {
-  auto it = idle_.find(key);
+UpstreamConnection* UpstreamPool::take(uint64_t key_hash, const std::string& key) {
+  auto it = idle_.find(key_hash);
   if (it == idle_.end() || it->second.head == nullptr) return nullptr;
   UpstreamConnection* conn = it->second.head;
+  if (conn->key() != key) return nullptr;  // two addresses with one hash: just do not share
   remove(conn);
   return conn;
 }
 
 void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms) {
-  IdleList& list = idle_[conn->key()];
+  IdleList& list = idle_[conn->key_hash()];
   if (list.count >= max_idle) {
     conn->destroy();
     return;
@@ -116,7 +120,7 @@ void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idl
 
 void UpstreamPool::remove(UpstreamConnection* conn) {
   if (!conn->idle) return;
-  IdleList& list = idle_[conn->key()];
+  IdleList& list = idle_[conn->key_hash()];
   if (conn->idle_prev)
     conn->idle_prev->idle_next = conn->idle_next;
   else

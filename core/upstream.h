@@ -33,14 +33,16 @@ class UpstreamUser {
 class UpstreamConnection final : public StreamHandler {
  public:
   // Starts connecting to `address`; nullptr (with *error set) when no socket could be made.
-  static UpstreamConnection* open(WorkerContext& ctx, std::string_view key, const sockaddr* address,
-                                  UpstreamUser* user, int* error);
+  // `key` names the backend (its address text) and `key_hash` is balancer::hash_key(key).
+  static UpstreamConnection* open(WorkerContext& ctx, std::string_view key, uint64_t key_hash,
+                                  const sockaddr* address, UpstreamUser* user, int* error);
 
   void attach(UpstreamUser* user) { user_ = user; }
   Stream& stream() { return *stream_; }
   HttpParser& parser() { return parser_; }
   Deadline& deadline() { return deadline_; }
   const std::string& key() const { return key_; }
+  uint64_t key_hash() const { return key_hash_; }
   bool connected() const { return connected_; }
   // True when this connection already carried a request (so a failure may mean it went stale).
   bool reused() const { return exchanges_ > 1; }
@@ -52,7 +54,7 @@ class UpstreamConnection final : public StreamHandler {
   bool idle = false;
 
  private:
-  UpstreamConnection(WorkerContext& ctx, std::string_view key);
+  UpstreamConnection(WorkerContext& ctx, std::string_view key, uint64_t key_hash);
   ~UpstreamConnection() = default;
   static void on_connect(void* self, int status);
   static void on_deadline(void* self);
@@ -67,6 +69,7 @@ class UpstreamConnection final : public StreamHandler {
   HttpParser parser_;
   Deadline deadline_;
   std::string key_;
+  uint64_t key_hash_;
   uint32_t exchanges_ = 0;
   bool connected_ = false;
 };
@@ -74,7 +77,8 @@ class UpstreamConnection final : public StreamHandler {
 // Per-worker idle connections, per backend address, most recently used first.
 class UpstreamPool {
  public:
-  UpstreamConnection* take(const std::string& key);
+  // An idle connection to the backend at `key` (whose hash_key is `key_hash`), or nullptr.
+  UpstreamConnection* take(uint64_t key_hash, const std::string& key);
   // Parks `conn` for reuse, or closes it when `max_idle` are already parked for its backend.
   void put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms);
   void remove(UpstreamConnection* conn);
@@ -86,7 +90,7 @@ class UpstreamPool {
     UpstreamConnection* head = nullptr;
     uint32_t count = 0;
   };
-  std::unordered_map<std::string, IdleList> idle_;
+  std::unordered_map<uint64_t, IdleList> idle_;  // by key hash: no string hashing per request
   size_t total_ = 0;
 };
 
