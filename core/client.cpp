@@ -133,6 +133,7 @@ void ClientConnection::stash(Block* block, const char* data, size_t length) {
 void ClientConnection::resume_after_exchange() {
   end_exchange_state();
   if (!keep_alive_ || (client_eof_ && !pending_.block)) return close_gracefully();
+  client_->send_immediately();
   wait_for(Wait::kIdle, timeouts().client_idle_ms);
   if (pending_.block) {
     Slice p = pending_;

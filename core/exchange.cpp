@@ -166,6 +166,9 @@ void ClientConnection::on_upstream_read(Block* block, const char* data, size_t l
     relay_block_ = nullptr;
   }
   flush_client();
+  // A response that goes on past this event must not wait on Nagle between its pieces.
+  if (!closed_ && response_started_ && (phase_ == Phase::kExchange || phase_ == Phase::kTunnel))
+    client_->send_immediately();
   // Backpressure: a client that reads slowly stops the reads from its backend until it drains.
   if (!closed_ && upstream_ && client_->queued_bytes() > kHighWater) {
     upstream_->stream().read_stop();

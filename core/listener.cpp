@@ -16,8 +16,10 @@
 
 namespace sluice::core {
 namespace {
-constexpr int kAcceptsPerWake = 64;  // bounds one loop iteration's accept work
-constexpr uint64_t kPauseMs = 100;   // wait after EMFILE before trying again
+// One accept per readiness, as nginx does by default: the level-triggered poll reports the socket
+// again while connections wait, and no accept4 is spent just to learn the queue is empty.
+constexpr int kAcceptsPerWake = 1;
+constexpr uint64_t kPauseMs = 100;  // wait after EMFILE before trying again
 }  // namespace
 
 int open_listening_socket(const conf::SocketAddress& address, std::string* error) {

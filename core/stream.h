@@ -34,6 +34,9 @@ class Stream {
   virtual size_t queued_bytes() const = 0;
   // Asks for one on_drained() call once every queued byte has been written.
   virtual void notify_drained() = 0;
+  // Sends small writes at once instead of coalescing them (Nagle off). Connections that carry
+  // one request and close never need it, so it is switched on only when a connection goes on.
+  virtual void send_immediately() = 0;
   // Half-closes the write side after queued writes.
   virtual void shutdown_write() = 0;
   // Stops all callbacks; queued writes are abandoned and the object frees itself.

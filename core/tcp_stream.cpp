@@ -28,7 +28,6 @@ TcpStream* TcpStream::adopt(uv_loop_t* loop, BlockPool& pool, int fd) {
     s->close();
     return nullptr;
   }
-  uv_tcp_nodelay(&s->tcp_, 1);
   return s;
 }
 
@@ -46,7 +45,7 @@ TcpStream* TcpStream::connect(uv_loop_t* loop, BlockPool& pool, const sockaddr* 
     s->close();
     return nullptr;
   }
-  uv_tcp_nodelay(&s->tcp_, 1);
+  s->send_immediately();  // pooled upstream connections carry many exchanges
   return s;
 }
 
@@ -164,6 +163,12 @@ void TcpStream::on_write(uv_write_t* req, int status) {
     s->want_drained_ = false;
     s->handler_->on_drained();
   }
+}
+
+void TcpStream::send_immediately() {
+  if (no_delay_ || closing_) return;
+  no_delay_ = true;
+  uv_tcp_nodelay(&tcp_, 1);
 }
 
 size_t TcpStream::queued_bytes() const {

@@ -22,6 +22,7 @@ class TcpStream final : public Stream {
   int write(const Slice* slices, size_t count) override;
   size_t queued_bytes() const override;
   void notify_drained() override { want_drained_ = true; }
+  void send_immediately() override;
   void shutdown_write() override;
   void close() override;
 
@@ -44,6 +45,7 @@ class TcpStream final : public Stream {
   bool reading_ = false;
   bool want_drained_ = false;
   bool closing_ = false;
+  bool no_delay_ = false;
   unsigned pending_writes_ = 0;
 };
 
