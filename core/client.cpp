@@ -134,6 +134,7 @@ void ClientConnection::resume_after_exchange() {
   end_exchange_state();
   if (!keep_alive_ || (client_eof_ && !pending_.block)) return close_gracefully();
   client_->send_immediately();
+  parser_.set_limits(ctx_.current->limits);  // a reload's new limits apply from the next request
   wait_for(Wait::kIdle, timeouts().client_idle_ms);
   if (pending_.block) {
     Slice p = pending_;
