@@ -14,7 +14,7 @@ from backends import (HEALTH_CHECK_AGENT, Backend, BoundBackend, ClosedPort, Exc
                       upgrade_echo)
 from load import LoadClients, SourceClient, run_keepalive_clients
 from proxy import (DEFAULT_LIMITS, DEFAULT_TIMEOUTS, READY_TIMEOUT_S, CliResult, Sluice,
-                   assert_rejected_before_backend, assert_status, backend_entry, cleanup,
+                   assert_rejected_before_backend, assert_status, backend_entry, bodies, cleanup,
                    configure, created_workdir, describe_status, failure_report, forget,
                    free_port, proxy_config, raise_fd_limit, rss_bytes, run_cli, sluice_binary,
                    wait_for_log, workdir, write_file)
@@ -39,7 +39,7 @@ __all__ = [
     "created_workdir", "workdir", "write_file", "cleanup", "forget", "failure_report",
     "describe_status", "proxy_config", "backend_entry", "free_port", "Sluice", "CliResult",
     "run_cli", "rss_bytes", "raise_fd_limit", "assert_status", "assert_rejected_before_backend",
-    "wait_for_log",
+    "wait_for_log", "bodies",
     # load
     "run_keepalive_clients", "LoadClients", "SourceClient",
 ]

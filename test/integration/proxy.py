@@ -366,3 +366,13 @@ def wait_for_log(proxy: Sluice, pattern: str, timeout: float, *, count: int = 1,
         if time.monotonic() > deadline:
             return None
         time.sleep(0.02)
+
+
+def bodies(proxy: Sluice, count: int, target: str = "/") -> list[str]:
+    """The bodies of `count` GETs, each on a fresh connection; every one must be a 200."""
+    out = []
+    for i in range(count):
+        response = proxy.get(f"{target}?n={i}")
+        assert_status(response, 200)
+        out.append(response.body.decode())
+    return out

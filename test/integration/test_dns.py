@@ -14,8 +14,8 @@ import struct
 import threading
 import time
 
-from harness import (BoundBackend, HealthSwitch, Sluice, assert_status,
-                     is_health_check, proxy_config, served, service, wait_for_log)
+from harness import (BoundBackend, HealthSwitch, Sluice, assert_status, bodies, is_health_check,
+                     proxy_config, served, service, wait_for_log)
 
 NAME = "app.test"
 
@@ -150,22 +150,12 @@ def wait_serving(proxy, timeout=4.0):
                          f"{last.describe() if last else None}")
 
 
-def names_of(proxy, count, target="/"):
-    """The backend names answering `count` GETs (fresh connections); each must be a 200."""
-    out = []
-    for i in range(count):
-        response = proxy.get(f"{target}?n={i}")
-        assert_status(response, 200)
-        out.append(response.body.decode())
-    return out
-
-
 def test_traffic_reaches_every_address_the_name_resolves_to():
     two, three = same_port_backends(["127.0.0.2", "127.0.0.3"], [service("two"), service("three")])
     with DnsServer({NAME: ["127.0.0.2", "127.0.0.3"]}) as dns, two, three, \
             Sluice(dns_config(dns, two.port)) as proxy:
         wait_serving(proxy)
-        counts = collections.Counter(names_of(proxy, 20))
+        counts = collections.Counter(bodies(proxy, 20))
         log = proxy.log_text()
     assert set(counts) == {"two", "three"}, f"answers: {dict(counts)}"
     assert min(counts.values()) >= 5, f"answers: {dict(counts)}"
@@ -178,16 +168,16 @@ def test_address_added_to_the_name_gets_traffic_within_a_few_seconds():
     with DnsServer({NAME: ["127.0.0.2"]}) as dns, two, three, \
             Sluice(dns_config(dns, two.port)) as proxy:
         wait_serving(proxy)
-        before = names_of(proxy, 8)
+        before = bodies(proxy, 8)
         dns.set(NAME, "127.0.0.2", "127.0.0.3")
         added_at = time.monotonic()
         joined_after = None
         while time.monotonic() - added_at < 5.0:
-            if "three" in names_of(proxy, 2):
+            if "three" in bodies(proxy, 2):
                 joined_after = time.monotonic() - added_at
                 break
             time.sleep(0.05)
-        after = collections.Counter(names_of(proxy, 10))
+        after = collections.Counter(bodies(proxy, 10))
     assert before == ["two"] * 8, f"before the address was added: {before}"
     assert joined_after is not None, "the added address got no request within 5 s (refresh_s 1)"
     assert joined_after < 3.0, f"the added address got its first request after {joined_after:.1f} s"
@@ -205,15 +195,15 @@ def test_address_added_with_health_checks_gets_traffic_only_after_a_good_check()
         dns.set(NAME, "127.0.0.2", "127.0.0.3")
         assert wait_for_log(proxy, rf"dns {re.escape(NAME)}:\d+: 2 addresses", 4.0), \
             "the second address was not picked up within 4 s"
-        while_failing = names_of(proxy, 10)
+        while_failing = bodies(proxy, 10)
         time.sleep(0.6)  # three checks at 200 ms, all failing
-        while_failing += names_of(proxy, 10)
+        while_failing += bodies(proxy, 10)
         checks_while_failing = len([r for r in three.requests if is_health_check(r)])
         served_while_failing = served(three)
         sick.status = 200
         assert wait_for_log(proxy, rf"backend 127\.0\.0\.3:{three.port} is up", 3.0), \
             "the added backend not brought up within 3 s of passing its checks"
-        after = collections.Counter(names_of(proxy, 10))
+        after = collections.Counter(bodies(proxy, 10))
     assert checks_while_failing >= 2, \
         f"the added backend got {checks_while_failing} health checks, expected it to be checked"
     assert served_while_failing == 0 and while_failing == ["two"] * 20, \
@@ -241,7 +231,7 @@ def test_address_removed_from_the_name_is_drained():
     with DnsServer({NAME: ["127.0.0.2", "127.0.0.3"]}) as dns, two, three, \
             Sluice(dns_config(dns, two.port)) as proxy:
         wait_serving(proxy)
-        before = collections.Counter(names_of(proxy, 10))
+        before = collections.Counter(bodies(proxy, 10))
         slow_results = []
 
         def slow(i):
@@ -260,7 +250,7 @@ def test_address_removed_from_the_name_is_drained():
         assert wait_for_log(proxy, rf"dns {re.escape(NAME)}:\d+: 1 addresses", 3.0), \
             "the removal was not picked up within 3 s (refresh_s 1)"
         removed_count = served(three)
-        after = names_of(proxy, 20)
+        after = bodies(proxy, 20)
         for thread in threads:
             thread.join(8)
         time.sleep(0.2)
@@ -285,13 +275,13 @@ def test_unanswered_lookups_keep_the_last_good_set_and_are_logged_once():
         assert wait_for_log(proxy, r"lookup failed", 4.0), \
             "no 'lookup failed' line within 4 s of the DNS server going silent"
         time.sleep(2.5)  # more refreshes, all failing
-        during = collections.Counter(names_of(proxy, 20))
+        during = collections.Counter(bodies(proxy, 20))
         queries_while_silent = len(dns.queries_since(silent_at))
         failed_lines = len(re.findall(r"lookup failed", proxy.log_text()))
         dns.mode = "answer"
         recovered = wait_for_log(proxy, r"lookups succeed again", 4.0)
         failed_lines_after = len(re.findall(r"lookup failed", proxy.log_text()))
-        after = collections.Counter(names_of(proxy, 10))
+        after = collections.Counter(bodies(proxy, 10))
     assert set(during) == {"two", "three"}, f"while DNS was silent: {dict(during)}"
     assert queries_while_silent >= 3, \
         f"only {queries_while_silent} A queries while silent: too few lookups to judge"
@@ -310,14 +300,14 @@ def test_servfail_and_nxdomain_keep_the_last_good_set():
         dns.mode = "servfail"
         assert wait_for_log(proxy, r"lookup failed", 3.0), "SERVFAIL not logged as a failure"
         time.sleep(1.2)
-        servfail = collections.Counter(names_of(proxy, 12))
+        servfail = collections.Counter(bodies(proxy, 12))
         dns.mode = "answer"
         assert wait_for_log(proxy, r"lookups succeed again", 3.0), "no recovery line"
         with dns._lock:
             del dns.table[NAME]  # now NXDOMAIN
         assert wait_for_log(proxy, r"lookup failed", 3.0, count=2), "NXDOMAIN not logged"
         time.sleep(1.2)
-        nxdomain = collections.Counter(names_of(proxy, 12))
+        nxdomain = collections.Counter(bodies(proxy, 12))
         failed_lines = len(re.findall(r"lookup failed", proxy.log_text()))
     assert set(servfail) == {"two", "three"}, f"during SERVFAIL: {dict(servfail)}"
     assert set(nxdomain) == {"two", "three"}, f"during NXDOMAIN: {dict(nxdomain)}"

@@ -5,8 +5,8 @@ import re
 import time
 
 from harness import (Backend, BoundBackend, ClosedPort, HealthSwitch, LoadClients, Sluice,
-                     assert_status, client_requests, is_health_check, ok, proxy_config, served,
-                     service, wait_for_log)
+                     assert_status, bodies, client_requests, is_health_check, ok, proxy_config,
+                     served, service, wait_for_log)
 
 # Fast checks, so a state change takes a few hundred milliseconds.
 FAST_HEALTH = {"path": "/health", "interval_ms": 200, "timeout_ms": 200, "rise": 2, "fall": 2}
@@ -18,16 +18,6 @@ def down_line(backend) -> str:
 
 def up_line(backend) -> str:
     return rf"backend {re.escape(backend.address)} is up"
-
-
-def bodies(proxy, count, target="/"):
-    """The bodies of `count` GETs, each on a fresh connection; every one must be a 200."""
-    out = []
-    for i in range(count):
-        response = proxy.get(f"{target}?n={i}")
-        assert_status(response, 200)
-        out.append(response.body.decode())
-    return out
 
 
 def test_backend_restart_under_load_loses_no_request_and_rejoins_after_rise_checks():
