@@ -14,8 +14,8 @@ import struct
 import threading
 import time
 
-from harness import (BoundBackend, HealthSwitch, Sluice, assert_status, bodies, is_health_check,
-                     proxy_config, served, service, wait_for_log)
+from harness import (BoundBackend, HealthSwitch, Sluice, bodies, is_health_check, proxy_config,
+                     served, service, wait_for_log)
 
 NAME = "app.test"
 
