@@ -28,10 +28,8 @@ class LeastConn final : public Policy {
   // keep changing them) and finds the lowest ratio, the second runs smooth weighted round-robin
   // over the candidates at that ratio. Only the tied candidates' scores move.
   int pick(const PickRequest& request, const std::vector<int>& candidates) override {
-    const bool skip_avoid = candidates.size() > 1;
     int best = -1;
     for (int i : candidates) {
-      if (skip_avoid && i == request.avoid) continue;
       const Backend& backend = pool_.backends[i];
       active_[i] = std::max<int64_t>(0, backend.state->active.load(std::memory_order_relaxed));
       weight_[i] = std::max<int64_t>(1, effective_weight(pool_, backend, request.now_ms));

@@ -14,8 +14,8 @@
 // per iteration. Integers throughout, so the table is the same on every machine.
 //
 // prepare() builds one table for the primaries and one for the backups, once per snapshot on
-// the main thread; each worker's instance only reads them. A key whose backend is down (or is
-// the one a retry avoids) probes the following entries, so the keys of the backends that stay
+// the main thread; each worker's instance only reads them. A key whose backend is down (or was
+// already tried by a retry) probes the following entries, so the keys of the backends that stay
 // up keep their backend, and a key returns to its own backend when that one comes back.
 // Requests without a key fall back to smooth weighted round-robin.
 #include "balancer/maglev.h"
@@ -113,12 +113,9 @@ class Maglev final : public Policy {
     const std::vector<int32_t>* table = nullptr;
     if (table_ != nullptr)
       table = pool_.backends[candidates[0]].backup ? &table_->backups : &table_->primaries;
-    const bool skip_avoid = candidates.size() > 1;
     int chosen = -1;
     if (table != nullptr && table->size() == maglev::kTableSize) {
       for (int i : candidates) usable_[i] = 1;
-      if (skip_avoid && request.avoid >= 0 && static_cast<size_t>(request.avoid) < usable_.size())
-        usable_[request.avoid] = 0;
       uint32_t slot = static_cast<uint32_t>(request.key_hash % maglev::kTableSize);
       for (uint32_t probe = 0; probe <= kMaxProbes; ++probe) {
         const int32_t entry = (*table)[slot];
@@ -132,9 +129,7 @@ class Maglev final : public Policy {
     }
     if (chosen >= 0) return chosen;
     // Too many backends down around the key's entry (or no table): still a stable choice.
-    size_t at = request.key_hash % candidates.size();
-    if (skip_avoid && candidates[at] == request.avoid) at = (at + 1) % candidates.size();
-    return candidates[at];
+    return candidates[request.key_hash % candidates.size()];
   }
 
  private:

@@ -13,11 +13,31 @@
 
 namespace sluice::balancer {
 
+// The backends one request has already tried: a retry moves on to one it has not tried yet.
+class TriedBackends {
+ public:
+  static constexpr size_t kMax = 11;  // the first try and up to 10 retries
+  void clear() { count_ = 0; }
+  void add(int backend) {
+    if (count_ < kMax) tried_[count_++] = backend;
+  }
+  bool contains(int backend) const {
+    for (size_t i = 0; i < count_; ++i)
+      if (tried_[i] == backend) return true;
+    return false;
+  }
+  bool empty() const { return count_ == 0; }
+
+ private:
+  int tried_[kMax] = {};
+  size_t count_ = 0;
+};
+
 struct PickRequest {
   uint64_t key_hash = 0;  // hash of the request's balancing key, when has_key
   bool has_key = false;
-  int avoid = -1;       // backend index to skip (the one a retry is leaving), -1 for none
-  uint64_t now_ms = 0;  // monotonic time, for slow start
+  const TriedBackends* tried = nullptr;  // skipped while an untried backend is usable
+  uint64_t now_ms = 0;                   // monotonic time, for slow start
 };
 
 // Immutable per-snapshot state of a policy, built off the workers and only read by them.
@@ -31,8 +51,8 @@ class PolicyTable {
 class Policy {
  public:
   virtual ~Policy() = default;
-  // Returns the index of a backend among `candidates` (indices into the pool, all of them up
-  // and all primaries or all backups), or -1.
+  // Returns the index of a backend among `candidates` (indices into the pool, all of them up,
+  // all primaries or all backups, none of them already tried when another could be), or -1.
   virtual int pick(const PickRequest& request, const std::vector<int>& candidates) = 0;
 };
 
@@ -54,7 +74,8 @@ const PolicyType* find_policy(std::string_view name);
 std::vector<std::string_view> policy_names();
 
 // Picks a backend from `pool` with `policy`: usable primaries first, backups only when no
-// primary is up. Returns -1 when nothing is usable.
+// primary is up; within that tier, backends the request already tried only when it has no other.
+// Returns -1 when nothing is usable.
 int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request);
 
 // A stable 64-bit hash of a balancing key: the same on every machine and in every process, so a

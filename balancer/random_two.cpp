@@ -48,20 +48,18 @@ class RandomTwo final : public Policy {
       : pool_(pool), weight_(pool.backends.size(), 1), state_(next_seed()) {}
 
   int pick(const PickRequest& request, const std::vector<int>& candidates) override {
-    const bool skip_avoid = candidates.size() > 1;
     int64_t total = 0;
     int count = 0;
     int only = -1;
     for (int i : candidates) {
-      if (skip_avoid && i == request.avoid) continue;
       weight_[i] = weight_of(pool_.backends[i], request.now_ms);
       total += weight_[i];
       ++count;
       only = i;
     }
     if (count <= 1) return only;
-    const int first = draw(request, candidates, total, -1);
-    const int second = draw(request, candidates, total - weight_[first], first);
+    const int first = draw(candidates, total, -1);
+    const int second = draw(candidates, total - weight_[first], first);
     const int64_t first_active = active_of(first);
     const int64_t second_active = active_of(second);
     return second_active * weight_[first] < first_active * weight_[second] ? second : first;
@@ -79,14 +77,13 @@ class RandomTwo final : public Policy {
   }
 
   // One candidate drawn in proportion to weight_, leaving out `excluded` (whose weight `total`
-  // no longer includes) and the backend to avoid.
-  int draw(const PickRequest& request, const std::vector<int>& candidates, int64_t total,
-           int excluded) {
+  // no longer includes).
+  int draw(const std::vector<int>& candidates, int64_t total, int excluded) {
     // The modulo's bias is below total / 2^64: weights are at most 256 each.
     int64_t point = static_cast<int64_t>(splitmix64(state_) % static_cast<uint64_t>(total));
     int last = -1;
     for (int i : candidates) {
-      if (i == excluded || i == request.avoid) continue;
+      if (i == excluded) continue;
       last = i;
       point -= weight_[i];
       if (point < 0) return i;

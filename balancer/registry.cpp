@@ -5,19 +5,22 @@
 
 namespace sluice::balancer {
 
-extern const PolicyType kRoundRobin;
-extern const PolicyType kLeastConn;
-extern const PolicyType kMaglev;
-extern const PolicyType kRandomTwo;
+// The registration: one line per policy, naming the PolicyType its file defines. (Each policy
+// file is picked up by the build on its own.)
+#define SLUICE_POLICIES(POLICY) \
+  POLICY(kRoundRobin)           \
+  POLICY(kLeastConn)            \
+  POLICY(kMaglev)               \
+  POLICY(kRandomTwo)
+
+#define SLUICE_DECLARE(type) extern const PolicyType type;
+SLUICE_POLICIES(SLUICE_DECLARE)
+#undef SLUICE_DECLARE
 
 namespace {
-// One line per policy.
-const PolicyType* const kPolicies[] = {
-    &kRoundRobin,
-    &kLeastConn,
-    &kMaglev,
-    &kRandomTwo,
-};
+#define SLUICE_ADDRESS(type) &type,
+const PolicyType* const kPolicies[] = {SLUICE_POLICIES(SLUICE_ADDRESS)};
+#undef SLUICE_ADDRESS
 }  // namespace
 
 const PolicyType* find_policy(std::string_view name) {
@@ -59,11 +62,21 @@ uint64_t hash_key(std::string_view key) {
 int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request) {
   // Small fixed pools are the norm; a thread-local vector keeps this allocation-free.
   thread_local std::vector<int> candidates;
+  const TriedBackends* tried = request.tried && !request.tried->empty() ? request.tried : nullptr;
   for (bool backup : {false, true}) {
     candidates.clear();
+    size_t usable = 0;
     for (size_t i = 0; i < pool.backends.size(); ++i) {
       const Backend& b = pool.backends[i];
-      if (b.backup == backup && b.up()) candidates.push_back(static_cast<int>(i));
+      if (b.backup != backup || !b.up()) continue;
+      ++usable;
+      if (!tried || !tried->contains(static_cast<int>(i)))
+        candidates.push_back(static_cast<int>(i));
+    }
+    if (usable > 0 && candidates.empty()) {  // every usable one was tried: try them again
+      for (size_t i = 0; i < pool.backends.size(); ++i)
+        if (pool.backends[i].backup == backup && pool.backends[i].up())
+          candidates.push_back(static_cast<int>(i));
     }
     if (!candidates.empty()) return policy.pick(request, candidates);
   }

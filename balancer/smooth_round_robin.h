@@ -14,15 +14,14 @@ class SmoothRoundRobin {
  public:
   explicit SmoothRoundRobin(const Pool& pool) : pool_(pool), score_(pool.backends.size(), 0) {}
 
-  // Picks among the `candidates` that `eligible(index)` accepts, skipping request.avoid when
-  // another candidate exists; -1 when none is eligible. Only eligible scores move.
+  // Picks among the `candidates` that `eligible(index)` accepts; -1 when none is eligible. Only
+  // eligible scores move.
   template <typename Eligible>
   int pick(const PickRequest& request, const std::vector<int>& candidates, Eligible eligible) {
-    const bool skip_avoid = candidates.size() > 1;
     int64_t total = 0;
     int best = -1;
     for (int i : candidates) {
-      if ((skip_avoid && i == request.avoid) || !eligible(i)) continue;
+      if (!eligible(i)) continue;
       const int64_t weight = effective_weight(pool_, pool_.backends[i], request.now_ms);
       score_[i] += weight;
       total += weight;

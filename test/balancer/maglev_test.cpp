@@ -208,7 +208,11 @@ TEST_CASE("hash sends a retry of a key elsewhere and the next request back", "[b
   const auto policy = policy_for(pool);
   for (int key = 0; key < 1000; ++key) {
     const int first = pick_backend(pool, *policy, keyed(key));
-    const int retry = pick_backend(pool, *policy, keyed(key, first));
+    TriedBackends tried;
+    tried.add(first);
+    PickRequest again = keyed(key);
+    again.tried = &tried;
+    const int retry = pick_backend(pool, *policy, again);
     CHECK(retry >= 0);
     CHECK(retry != first);
     // The retry goes where the key would go while its backend is down.

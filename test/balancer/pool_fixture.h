@@ -67,22 +67,24 @@ inline uint64_t key_hash_of(int n) {
 }
 
 // A request carrying the n-th test key.
-inline PickRequest keyed(int n, int avoid = -1) {
+inline PickRequest keyed(int n) {
   PickRequest request;
   request.has_key = true;
   request.key_hash = key_hash_of(n);
-  request.avoid = avoid;
   return request;
 }
 
 // How often each backend was picked over `picks` picks through pick_backend; the last element
-// counts the picks that found no backend. With `with_keys`, pick i carries key i.
+// counts the picks that found no backend. With `with_keys`, pick i carries key i; every pick
+// has already tried the backends in `tried`.
 inline std::vector<int> tally(const Pool& pool, Policy& policy, int picks, bool with_keys = false,
-                              int avoid = -1) {
+                              const std::vector<int>& tried = {}) {
+  TriedBackends already;
+  for (int backend : tried) already.add(backend);
   std::vector<int> counts(pool.backends.size() + 1, 0);
   for (int i = 0; i < picks; ++i) {
     PickRequest request = with_keys ? keyed(i) : PickRequest{};
-    request.avoid = avoid;
+    request.tried = &already;
     const int picked = pick_backend(pool, policy, request);
     counts[picked < 0 ? pool.backends.size() : static_cast<size_t>(picked)]++;
   }

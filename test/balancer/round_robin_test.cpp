@@ -130,22 +130,27 @@ TEST_CASE("no backend is picked from an empty pool", "[balancer]") {
   CHECK(pick_backend(pool, *policy, {}) == -1);
 }
 
-TEST_CASE("the backend to avoid is skipped when another candidate is up", "[balancer]") {
+TEST_CASE("a backend the request already tried is skipped when another is up", "[balancer]") {
   const Pool pool = pool_of({10, 1, 1});
   const auto policy = round_robin(pool);
+  TriedBackends tried;
+  tried.add(0);
   PickRequest request;
-  request.avoid = 0;
+  request.tried = &tried;
   const std::vector<int> counts = tally(pool, *policy, 1000, request);
   CHECK(counts[0] == 0);
   CHECK(counts[1] + counts[2] == 1000);
 }
 
-TEST_CASE("the backend to avoid is still picked when it is the only one up", "[balancer]") {
+TEST_CASE("a backend the request already tried is picked again when it is the only one up",
+          "[balancer]") {
   const Pool pool = pool_of({1, 1});
   pool.backends[1].state->up = false;
   const auto policy = round_robin(pool);
+  TriedBackends tried;
+  tried.add(0);
   PickRequest request;
-  request.avoid = 0;
+  request.tried = &tried;
   CHECK(pick_backend(pool, *policy, request) == 0);
 }
 
