@@ -44,11 +44,12 @@ std::string join(const std::vector<std::string_view>& names) {
 
 namespace {
 
-constexpr std::array<UintField<Timeouts>, 5> kTimeoutFields = {{
+constexpr std::array<UintField<Timeouts>, 6> kTimeoutFields = {{
     {"client_header_ms", &Timeouts::client_header_ms, 1, kMaxMs},
     {"client_idle_ms", &Timeouts::client_idle_ms, 1, kMaxMs},
     {"upstream_connect_ms", &Timeouts::upstream_connect_ms, 1, kMaxMs},
     {"upstream_response_ms", &Timeouts::upstream_response_ms, 1, kMaxMs},
+    {"client_send_ms", &Timeouts::client_send_ms, 1, kMaxMs},
     {"drain_ms", &Timeouts::drain_ms, 1, kMaxMs},
 }};
 

@@ -79,7 +79,8 @@ struct Timeouts {
   uint32_t client_idle_ms = 60000;    // keep-alive wait for the next request
   uint32_t upstream_connect_ms = 2000;
   uint32_t upstream_response_ms = 60000;  // response head, and any silence while reading it
-  uint32_t drain_ms = 30000;              // SIGTERM waits this long for in-flight requests
+  uint32_t client_send_ms = 60000;  // a client that takes none of a response's bytes for this long
+  uint32_t drain_ms = 30000;        // SIGTERM waits this long for in-flight requests
 };
 
 struct Limits {

@@ -234,8 +234,13 @@ void ClientConnection::on_drained() {
     if (client_eof_ || close_when_drained_) destroy();
     return;
   }
-  if (upstream_ && (phase_ == Phase::kExchange || phase_ == Phase::kTunnel))
-    upstream_->stream().read_start();
+  if (!upstream_ || (phase_ != Phase::kExchange && phase_ != Phase::kTunnel)) return;
+  upstream_->stream().read_start();
+  if (wait_ == Wait::kSend) {  // the client caught up: the backend's silence counts again
+    wait_ = Wait::kNone;
+    deadline_.clear();
+    upstream_->deadline().set(timeouts().upstream_response_ms);
+  }
 }
 
 void ClientConnection::on_deadline(void* self) {
@@ -248,6 +253,10 @@ void ClientConnection::on_deadline(void* self) {
     case Wait::kIdle:
       if (c->phase_ == Phase::kWaiting) c->destroy();
       return;
+    case Wait::kSend:
+      if (c->phase_ != Phase::kExchange) return;
+      log(LogLevel::kInfo, "client %s: took no response bytes in time", c->client_ip_);
+      return c->abort();
     case Wait::kLinger:
       return c->destroy();
     case Wait::kNone:

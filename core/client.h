@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "balancer/policy.h"
 #include "core/deadline.h"
 #include "core/http_parser.h"
 #include "core/stream.h"
@@ -31,7 +32,7 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   static constexpr size_t kHighWater = 256 * 1024;
   enum class Retry : uint8_t { kNo, kOtherBackend, kFreshConnection };
   enum class Phase : uint8_t { kWaiting, kExchange, kTunnel, kClosing };
-  enum class Wait : uint8_t { kNone, kHeader, kIdle, kLinger };
+  enum class Wait : uint8_t { kNone, kHeader, kIdle, kSend, kLinger };
 
   ClientConnection(WorkerContext& ctx, Stream* stream);
   ~ClientConnection() = default;
@@ -81,7 +82,7 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   void release_upstream(bool reusable);
   void end_exchange_state();
   void abort();
-  void report_backend(bool ok);
+  void report_backend(bool ok, const char* cause);
   void uncount_active();
   void write_client(const Slice* slices, size_t count);
   void flush_client();
@@ -102,6 +103,7 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   size_t upstream_index_ = 0;
   int backend_ = -1;
   balancer::BackendState* counted_ = nullptr;  // the backend whose in-flight count we raised
+  balancer::TriedBackends tried_;              // a retry moves on to a backend not tried yet
   uint8_t attempts_ = 0;
 
   Phase phase_ = Phase::kWaiting;

@@ -34,15 +34,17 @@ void ClientConnection::start_exchange() {
   request_done_ = body_sent_ = response_started_ = local_response_ = false;
   interim_ = tunnel_pending_ = dechunk_ = stale_retried_ = false;
   attempts_ = 0;
+  tried_.clear();
   backend_ = -1;
   keep_alive_ = keep_alive_ && request_->keep_alive && !ctx_.draining;
   generation_ = ctx_.hold();
   std::string_view host;
-  request_->find("host", &host);
+  const bool has_host = request_->find("host", &host);
   const conf::Route* route = generation_->snapshot->match(host, request_->path());
   if (!route) return respond_locally(404, "no route for this host and path");
   upstream_index_ = route->upstream;
   RequestRewrite how{client_ip_, "http", request_->upgrade};
+  if (!has_host) how.host_if_missing = upstream_config().pool.name;  // as nginx's $proxy_host
   request_head_ = write_request_head(ctx_.blocks, *request_, how);
   connect_upstream(false);
 }
@@ -61,7 +63,7 @@ void ClientConnection::connect_upstream(bool fresh) {
   const conf::Upstream& up = upstream_config();
   if (!fresh) {
     balancer::PickRequest pick;
-    pick.avoid = backend_;
+    pick.tried = &tried_;
     pick.now_ms = uv_now(ctx_.loop);
     if (generation_->needs_key[upstream_index_]) {
       std::string_view key;
@@ -75,6 +77,7 @@ void ClientConnection::connect_upstream(bool fresh) {
       return respond_locally(503, detail.c_str(), 1);
     }
     ++attempts_;
+    tried_.add(backend_);
     if (generation_->counts_active[upstream_index_]) {
       counted_ = up.pool.backends[backend_].state.get();
       counted_->active.fetch_add(1, std::memory_order_relaxed);
@@ -98,14 +101,16 @@ void ClientConnection::connect_upstream(bool fresh) {
   upstream_->deadline().set(timeouts().upstream_connect_ms);
 }
 
-void ClientConnection::report_backend(bool ok) {
+// Only failures that the backend's side caused count: a connect that fails at once is a local
+// error (no descriptor left, say), as libuv reports a refused connect through the callback.
+void ClientConnection::report_backend(bool ok, const char* cause) {
   if (backend_ < 0 || !generation_) return;
   const conf::Upstream& up = upstream_config();
   const balancer::Backend& b = up.pool.backends[backend_];
   if (ok)
     health::record_success(b);
   else
-    health::record_failure(b, up.settings.passive, uv_now(ctx_.loop), up.pool.name);
+    health::record_failure(b, up.settings.passive, uv_now(ctx_.loop), up.pool.name, cause);
 }
 
 void ClientConnection::uncount_active() {
@@ -115,7 +120,7 @@ void ClientConnection::uncount_active() {
 
 void ClientConnection::on_upstream_connected(int status) {
   if (status < 0) {
-    report_backend(false);
+    report_backend(false, uv_strerror(status));
     return upstream_failed(502, uv_strerror(status), Retry::kOtherBackend);
   }
   send_request_head();
@@ -172,6 +177,10 @@ void ClientConnection::on_upstream_read(Block* block, const char* data, size_t l
   // Backpressure: a client that reads slowly stops the reads from its backend until it drains.
   if (!closed_ && upstream_ && client_->queued_bytes() > kHighWater) {
     upstream_->stream().read_stop();
+    if (phase_ == Phase::kExchange) {  // the backend is not silent: the client is slow
+      upstream_->deadline().clear();
+      wait_for(Wait::kSend, timeouts().client_send_ms);
+    }
     client_->notify_drained();
   }
 }
@@ -234,7 +243,8 @@ void ClientConnection::on_response_head() {
     block_unref(s.block);
     return;
   }
-  report_backend(head.status < 500);
+  report_backend(head.status < 500, "a 5xx answer");
+  if (request_->upgrade) parser_.decline_upgrade();  // no 101: the next bytes are HTTP again
   if (!request_done_ || head.framing == Framing::kUntilClose) keep_alive_ = false;
   dechunk_ = http10 && head.framing == Framing::kChunked;
   if (dechunk_) {
@@ -328,7 +338,7 @@ void ClientConnection::on_upstream_drained() {
 
 void ClientConnection::on_upstream_timeout() {
   if (phase_ == Phase::kTunnel) return destroy();
-  report_backend(false);
+  report_backend(false, upstream_->connected() ? "no answer in time" : "connect timed out");
   if (!upstream_->connected())
     return upstream_failed(504, "timed out connecting to the backend", Retry::kOtherBackend);
   upstream_failed(504, "the backend did not answer in time", Retry::kNo);

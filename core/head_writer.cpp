@@ -3,6 +3,7 @@
 
 #include <llhttp.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -45,6 +46,13 @@ bool named_in_connection(const MessageHead& head, std::string_view name) {
   return false;
 }
 
+// A name that can stand as a Host value as it is (an upstream's name may hold any character).
+bool host_safe(std::string_view name) {
+  for (unsigned char c : name)
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_') return false;
+  return !name.empty();
+}
+
 }  // namespace
 
 bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
@@ -71,11 +79,13 @@ bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
 
 Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how) {
   // The forwarded-for chain repeats earlier values, so reserve room for the head twice.
-  HeadBuilder out(pool, head_capacity(request) * 2 + how.client_ip.size());
+  HeadBuilder out(pool,
+                  head_capacity(request) * 2 + how.client_ip.size() + how.host_if_missing.size());
   out.add(llhttp_method_name(static_cast<llhttp_method_t>(request.method)))
       .add(" ")
       .add(request.target())
       .add(" HTTP/1.1\r\n");
+  if (host_safe(how.host_if_missing)) out.field("Host", how.host_if_missing);
   for (size_t i = 0; i < request.field_count(); ++i) {
     const std::string_view name = request.name(i);
     if (equals_ignore_case(name, "x-forwarded-proto") ||

@@ -14,6 +14,8 @@ struct RequestRewrite {
   std::string_view client_ip;
   std::string_view scheme = "http";  // X-Forwarded-Proto
   bool tunnel = false;               // keep Upgrade: the client asks for a protocol switch
+  // Sent as Host when the request has none (HTTP/1.0 allows that; the HTTP/1.1 we send does not).
+  std::string_view host_if_missing = {};
 };
 
 struct ResponseRewrite {

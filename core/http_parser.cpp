@@ -68,6 +68,7 @@ void HttpParser::reset() {
   error_status_ = 0;
   error_reason_ = "";
   no_body_ = false;
+  upgrade_declined_ = false;
   body_sink_ = nullptr;
 }
 
@@ -246,6 +247,15 @@ ParseStep HttpParser::failure(size_t consumed) {
   return {ParseEvent::kError, consumed};
 }
 
+// llhttp pauses for the upgrade only when it is next given bytes after the message's end, so
+// the decline may come before or after that pause.
+void HttpParser::decline_upgrade() {
+  if (llhttp_get_errno(&llhttp_) == HPE_PAUSED_UPGRADE)
+    llhttp_resume_after_upgrade(&llhttp_);
+  else
+    upgrade_declined_ = true;
+}
+
 ParseStep HttpParser::execute(const char* data, size_t length) {
   if (state_ == State::kFailed) return {ParseEvent::kError, 0};
   if (state_ == State::kDone) state_ = State::kIdle;
@@ -253,6 +263,13 @@ ParseStep HttpParser::execute(const char* data, size_t length) {
   const llhttp_errno_t err = llhttp_execute(&llhttp_, data, length);
   const char* pos = llhttp_get_error_pos(&llhttp_);
   const size_t consumed = pos ? static_cast<size_t>(pos - data) : length;
+  if (err == HPE_PAUSED_UPGRADE && upgrade_declined_) {
+    upgrade_declined_ = false;
+    llhttp_resume_after_upgrade(&llhttp_);
+    ParseStep rest = execute(data + consumed, length - consumed);
+    rest.consumed += consumed;
+    return rest;
+  }
   switch (err) {
     case HPE_OK:
       if (state_ == State::kHead && !scan_head_bytes(data, length, false)) return failure(length);

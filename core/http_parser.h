@@ -57,6 +57,9 @@ class HttpParser {
     body_context_ = context;
   }
 
+  // For requests: the message ended in kUpgrade but the backend did not switch protocols (no
+  // 101), so the bytes after it are the next HTTP request after all.
+  void decline_upgrade();
   // For responses: the request was HEAD, so the next response has no body whatever it says.
   void expect_no_body() { no_body_ = true; }
   // The head of the message being parsed (valid from kHead until release_head()).
@@ -97,6 +100,7 @@ class HttpParser {
   void* body_context_ = nullptr;
   State state_ = State::kIdle;
   bool no_body_ = false;
+  bool upgrade_declined_ = false;  // resume as HTTP when llhttp pauses for the upgrade
   bool in_value_ = false;
   size_t field_bytes_ = 0;           // header names and values, plus 4 per field for ": " and CRLF
   size_t raw_head_bytes_ = 0;        // every byte of the head, whitespace included

@@ -1,6 +1,7 @@
 // The checker owns one Probe per actively checked backend and re-plans them per snapshot.
 #include "health/checker.h"
 
+#include "core/log.h"
 #include "health/passive.h"
 #include "health/probe.h"
 
@@ -28,7 +29,10 @@ void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
     if (!upstream.settings.health.enabled) {
       // Without checks nothing else would ever bring a backend up that checks took down.
       for (const balancer::Backend& backend : upstream.pool.backends) {
-        backend.state->up = true;
+        if (!backend.state->up.exchange(true))
+          core::log(core::LogLevel::kInfo,
+                    "upstream %s: backend %s up (its health checks were removed)",
+                    upstream.pool.name.c_str(), backend.address.c_str());
         backend.state->check_passes = backend.state->check_failures = 0;
       }
       continue;

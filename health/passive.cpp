@@ -20,7 +20,7 @@ void record_success(const balancer::Backend& backend) {
 }
 
 bool record_failure(const balancer::Backend& backend, const conf::PassiveHealthConfig& config,
-                    uint64_t now_ms, std::string_view upstream) {
+                    uint64_t now_ms, std::string_view upstream, std::string_view cause) {
   if (config.failures == 0) return false;
   balancer::BackendState& s = *backend.state;
   const uint32_t failures = s.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -33,9 +33,10 @@ bool record_failure(const balancer::Backend& backend, const conf::PassiveHealthC
   s.ejected_until_ms.store(now_ms + backoff);
   s.consecutive_failures.store(0, std::memory_order_relaxed);
   core::log(LogLevel::kWarn,
-            "upstream %.*s: backend %s ejected for %llu ms after %u failures in a row",
+            "upstream %.*s: backend %s ejected for %llu ms after %u failures in a row (last: %.*s)",
             static_cast<int>(upstream.size()), upstream.data(), backend.address.c_str(),
-            static_cast<unsigned long long>(backoff), failures);
+            static_cast<unsigned long long>(backoff), failures, static_cast<int>(cause.size()),
+            cause.data());
   return true;
 }
 

@@ -14,9 +14,9 @@ namespace sluice::health {
 // The backend answered (any status below 500).
 void record_success(const balancer::Backend& backend);
 // A connect failure, a reset before the response, or a 5xx answer. Returns true when this
-// failure ejected the backend (the caller's log line says so once).
+// failure ejected the backend (logged once, naming `cause`, what the last failure was).
 bool record_failure(const balancer::Backend& backend, const conf::PassiveHealthConfig& config,
-                    uint64_t now_ms, std::string_view upstream);
+                    uint64_t now_ms, std::string_view upstream, std::string_view cause);
 
 // Called periodically off the workers: lets backends whose ejection ran out back in. With
 // active checks the next passing check does it instead (so a still-dead backend stays out).

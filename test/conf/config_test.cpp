@@ -56,16 +56,16 @@ TEST_CASE("settings left out take their documented defaults", "[conf]") {
   INFO(all_errors(result));
   REQUIRE(result.config.has_value());
   const Config& config = *result.config;
-  const Config defaults;
-  CHECK(config.workers == 0);
-  CHECK(config.timeouts.client_header_ms == defaults.timeouts.client_header_ms);
-  CHECK(config.timeouts.client_idle_ms == defaults.timeouts.client_idle_ms);
-  CHECK(config.timeouts.upstream_connect_ms == defaults.timeouts.upstream_connect_ms);
-  CHECK(config.timeouts.upstream_response_ms == defaults.timeouts.upstream_response_ms);
-  CHECK(config.timeouts.drain_ms == defaults.timeouts.drain_ms);
-  CHECK(config.limits.request_line_bytes == defaults.limits.request_line_bytes);
-  CHECK(config.limits.header_bytes == defaults.limits.header_bytes);
-  CHECK(config.limits.header_count == defaults.limits.header_count);
+  CHECK(config.workers == 0);  // one per core
+  CHECK(config.timeouts.client_header_ms == 10000);
+  CHECK(config.timeouts.client_idle_ms == 60000);
+  CHECK(config.timeouts.upstream_connect_ms == 2000);
+  CHECK(config.timeouts.upstream_response_ms == 60000);
+  CHECK(config.timeouts.client_send_ms == 60000);
+  CHECK(config.timeouts.drain_ms == 30000);
+  CHECK(config.limits.request_line_bytes == 8192);
+  CHECK(config.limits.header_bytes == 32768);
+  CHECK(config.limits.header_count == 100);
   const UpstreamConfig& upstream = config.upstreams.at(0);
   CHECK(upstream.balance == "round_robin");
   CHECK(upstream.keepalive == 64);
@@ -89,7 +89,7 @@ TEST_CASE("every accepted key is read into the config", "[conf]") {
     },
     "routes": [ { "host": "*.example.com", "path_prefix": "/api/", "upstream": "app" } ],
     "timeouts": { "client_header_ms": 1, "client_idle_ms": 2, "upstream_connect_ms": 3,
-                  "upstream_response_ms": 4, "drain_ms": 86400000 },
+                  "upstream_response_ms": 4, "client_send_ms": 5, "drain_ms": 86400000 },
     "limits": { "request_line_bytes": 256, "header_bytes": 1048576, "header_count": 8 }
   })");
   INFO(all_errors(result));
@@ -109,6 +109,7 @@ TEST_CASE("every accepted key is read into the config", "[conf]") {
   CHECK(c.timeouts.client_idle_ms == 2);
   CHECK(c.timeouts.upstream_connect_ms == 3);
   CHECK(c.timeouts.upstream_response_ms == 4);
+  CHECK(c.timeouts.client_send_ms == 5);
   CHECK(c.timeouts.drain_ms == 86400000);
   CHECK(c.limits.request_line_bytes == 256);
   CHECK(c.limits.header_bytes == 1048576);

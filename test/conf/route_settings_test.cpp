@@ -95,7 +95,7 @@ TEST_CASE("an unknown route key is rejected", "[conf][validation]") {
 
 TEST_CASE("each timeout rejects 0 and anything above one day", "[conf][validation]") {
   for (const char* key : {"client_header_ms", "client_idle_ms", "upstream_connect_ms",
-                          "upstream_response_ms", "drain_ms"}) {
+                          "upstream_response_ms", "client_send_ms", "drain_ms"}) {
     for (const char* value : {"0", "86400001"}) {
       INFO(key << " = " << value);
       require_error(

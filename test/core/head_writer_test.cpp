@@ -117,3 +117,18 @@ TEST_CASE("the proxy's own answers carry a length, a reason and a body naming th
   CHECK(has_line(wire, "Content-Length: " + std::to_string(body.size())));
   CHECK(wire.find("Connection: close") == std::string::npos);
 }
+
+TEST_CASE("a request without Host is sent on with the upstream's name as Host") {
+  RequestRewrite how{"10.0.0.1"};
+  how.host_if_missing = "app";
+  const std::string wire = rewrite("GET / HTTP/1.0\r\n\r\n", true, how);
+  CHECK(wire.starts_with("GET / HTTP/1.1\r\nHost: app\r\n"));
+}
+
+TEST_CASE("an upstream name that is no valid host is never written as Host") {
+  RequestRewrite how{"10.0.0.1"};
+  how.host_if_missing = "a b\r\nX-Injected: 1";
+  const std::string wire = rewrite("GET / HTTP/1.0\r\n\r\n", true, how);
+  CHECK(wire.find("Host") == std::string::npos);
+  CHECK(wire.find("X-Injected") == std::string::npos);
+}

@@ -194,3 +194,28 @@ TEST_CASE("an Upgrade request ends after its head so the rest can be tunnelled")
   CHECK(p.events == kOneMessage);
   CHECK(p.framing == Framing::kNone);
 }
+
+TEST_CASE("after a declined Upgrade the next request on the connection parses as HTTP") {
+  const std::string first =
+      "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  const std::string second = "GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+  // The backend's answer (200, not 101) may come before or after the next bytes reach llhttp.
+  for (bool declined_first : {true, false}) {
+    INFO("declined before the next bytes: " << declined_first);
+    HeadPool heads;
+    HttpParser parser(HttpParser::Kind::kRequest, heads, {});
+    REQUIRE(parser.execute(first.data(), first.size()).event == ParseEvent::kHead);
+    REQUIRE(parser.execute(first.data() + first.size(), 0).event == ParseEvent::kEnd);
+    if (declined_first) {
+      parser.decline_upgrade();
+    } else {
+      REQUIRE(parser.execute(second.data(), second.size()).event == ParseEvent::kUpgrade);
+      parser.decline_upgrade();
+    }
+    ParseStep s = parser.execute(second.data(), second.size());
+    REQUIRE(s.event == ParseEvent::kHead);
+    CHECK(parser.head()->target() == "/next");
+    CHECK(parser.execute(second.data() + s.consumed, second.size() - s.consumed).event ==
+          ParseEvent::kEnd);
+  }
+}

@@ -42,7 +42,10 @@ bool feed(HttpParser& parser, const char* data, size_t size) {
     }
     data += step.consumed;
     size -= step.consumed;
-    if (step.event == ParseEvent::kUpgrade) return true;
+    // As when the backend answers an Upgrade request without a 101: HTTP goes on.
+    if (step.event == ParseEvent::kUpgrade ||
+        (step.event == ParseEvent::kEnd && parser.head() && parser.head()->upgrade))
+      parser.decline_upgrade();
   }
   return true;
 }

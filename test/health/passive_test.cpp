@@ -40,7 +40,8 @@ conf::UpstreamConfig upstream_with(const conf::PassiveHealthConfig& config) {
 int fail(const Backend& backend, const conf::PassiveHealthConfig& config, int count,
          uint64_t now_ms) {
   int ejected = 0;
-  for (int i = 0; i < count; ++i) ejected += record_failure(backend, config, now_ms, "app") ? 1 : 0;
+  for (int i = 0; i < count; ++i)
+    ejected += record_failure(backend, config, now_ms, "app", "a 5xx answer") ? 1 : 0;
   return ejected;
 }
 
@@ -58,7 +59,7 @@ TEST_CASE("the threshold-th failure in a row ejects the backend for ejection_ms"
   Backend backend;
   const auto config = passive(5, 10000);
   fail(backend, config, 4, 1000);
-  CHECK(record_failure(backend, config, 1000, "app"));
+  CHECK(record_failure(backend, config, 1000, "app", "a 5xx answer"));
   CHECK_FALSE(backend.up());
   CHECK(backend.state->ejected);
   CHECK(backend.state->ejected_until_ms == 1000 + 10000);
@@ -149,7 +150,7 @@ TEST_CASE("a released backend is on probation: one more failure ejects it for tw
   fail(backend, config, 5, 0);
   release_expired(backend, upstream, 10000);
   REQUIRE(backend.up());
-  CHECK(record_failure(backend, config, 10000, "app"));
+  CHECK(record_failure(backend, config, 10000, "app", "a 5xx answer"));
   CHECK_FALSE(backend.up());
   CHECK(backend.state->ejected_until_ms == 10000 + 20000);
 }
@@ -242,7 +243,7 @@ TEST_CASE("failures reported from four threads at once eject a backend exactly o
       while (!go.load()) {
       }
       for (int i = 0; i < 10000; ++i)
-        if (record_failure(backend, config, 1000, "app")) ejections.fetch_add(1);
+        if (record_failure(backend, config, 1000, "app", "a 5xx answer")) ejections.fetch_add(1);
     });
   }
   go = true;
