@@ -26,18 +26,18 @@ stage() {  # stage NAME BUILD_DIR CMAKE_ARGS...
   local name=$1 dir=$2
   shift 2
   echo "== $name"
-  if ! cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1 ||
-     ! cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1; then
-    echo "$name: build failed"; tail -n 40 "$dir.configure.log" "$dir.build.log"
+  mkdir -p "$dir"
+  if ! cmake -S . -B "$dir" "$@" >"$dir/configure.log" 2>&1 ||
+     ! cmake --build "$dir" -j "$jobs" >"$dir/build.log" 2>&1; then
+    echo "$name: build failed"; tail -n 40 "$dir/configure.log" "$dir/build.log"
     failed=$((failed + 1))
     return
   fi
-  (cd "$dir" && ctest -j "$jobs" --output-on-failure --timeout 300) 2>&1 | tee "$dir.ctest.log" |
+  (cd "$dir" && ctest -j "$jobs" --output-on-failure --timeout 300) 2>&1 | tee "$dir/ctest.log" |
     grep -E '(Passed|Failed|\*\*\*|tests passed)' | grep -v ' Passed ' || true
-  tally "$dir.ctest.log"
+  tally "$dir/ctest.log"
 }
 
-mkdir -p build
 stage "release build: units and integration" build -DCMAKE_BUILD_TYPE=Release
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   stage "sanitizers (ASan+UBSan): units and integration" build-asan \
@@ -45,22 +45,23 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzzing the request parser for ${fuzz_seconds}s"
 if command -v clang++ >/dev/null; then
+  mkdir -p build-fuzz
   if CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-       -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >build-fuzz.configure.log 2>&1 &&
-     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head >build-fuzz.build.log 2>&1; then
+       -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >build-fuzz/configure.log 2>&1 &&
+     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head >build-fuzz/build.log 2>&1; then
     corpus=$(mktemp -d)
     cp test/fuzz/corpus/* "$corpus"/
     if build-fuzz/test/fuzz/fuzz_request_head -max_total_time="$fuzz_seconds" -max_len=4096 \
-         -print_final_stats=1 "$corpus" >build-fuzz.run.log 2>&1; then
-      echo "fuzz: $(grep -E 'stat::number_of_executed_units' build-fuzz.run.log | awk '{print $2}') runs, no crash"
+         -print_final_stats=1 "$corpus" >build-fuzz/run.log 2>&1; then
+      echo "fuzz: $(grep -E 'stat::number_of_executed_units' build-fuzz/run.log | awk '{print $2}') runs, no crash"
       passed=$((passed + 1))
     else
-      echo "fuzz: FAILED"; tail -n 60 build-fuzz.run.log
+      echo "fuzz: FAILED"; tail -n 60 build-fuzz/run.log
       failed=$((failed + 1))
     fi
     rm -rf "$corpus"
   else
-    echo "fuzz: build failed"; tail -n 40 build-fuzz.configure.log build-fuzz.build.log
+    echo "fuzz: build failed"; tail -n 40 build-fuzz/configure.log build-fuzz/build.log
     failed=$((failed + 1))
   fi
 else
