@@ -10,6 +10,7 @@ import sys
 import time
 
 from . import procs
+from .idle_clients import CONCURRENT_OPENS as IDLE_CONCURRENCY  # noqa: F401 (for scenarios)
 from .system import CpuLayout
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -132,6 +132,23 @@ def cpu_seconds(root: int) -> float:
     return ticks / _CLK_TCK
 
 
+def cpu_time(cpus: list[int]) -> dict:
+    """Busy and softirq seconds so far of `cpus`, summed, from /proc/stat. Busy is user + nice +
+    system + irq + softirq + steal: everything but idle and iowait, including kernel work (such
+    as loopback packet processing in softirq) that no process's own stat is charged with."""
+    wanted = {f"cpu{n}" for n in cpus}
+    busy = softirq = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            fields = line.split()
+            if fields and fields[0] in wanted:
+                # user nice system idle iowait irq softirq steal ...
+                ticks = [int(v) for v in fields[1:9]]
+                busy += sum(ticks[:3]) + sum(ticks[5:8])
+                softirq += ticks[6]
+    return {"busy_s": busy / _CLK_TCK, "softirq_s": softirq / _CLK_TCK}
+
+
 def rss_bytes(root: int) -> int:
     """Sum of VmRSS over root and its descendants."""
     total = 0

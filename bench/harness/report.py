@@ -6,6 +6,7 @@ import json
 import statistics
 
 from .scenarios import Metric, Scenario
+from .targets import direct_note, format_measured
 
 PEERS = ["nginx", "haproxy"]
 LABELS = {"sluice": "Sluice", "nginx": "nginx", "haproxy": "HAProxy", "direct": "direct"}
@@ -58,7 +59,7 @@ def summarize(results: Results, scenarios: list[Scenario]) -> dict:
             values = {c: aggregate(r, metric) for c, r in runs.items()}
             rows.append({"key": metric.key, "label": metric.label, "aggregate": metric.aggregate,
                          "higher_is_better": metric.higher_is_better, "digits": metric.digits,
-                         "values": values,
+                         "show": metric.show, "values": values,
                          "ratios": _ratios(values) if metric.compare else {}})
         summary[scenario.key] = {"letter": scenario.letter, "title": scenario.title, "metrics": rows}
     return summary
@@ -76,7 +77,7 @@ def _ratios(values: dict) -> dict:
 
 # --------------------------------------------------------------------------- Markdown
 
-def markdown(summary: dict, results: Results, meta: dict) -> str:
+def markdown(summary: dict, results: Results, meta: dict, targets: list[dict]) -> str:
     candidates = [c for c in ["sluice", "nginx", "haproxy", "direct"]
                   if c in results.candidates or (c == "direct" and _any_direct(results))]
     peers = [p for p in PEERS if p in results.candidates and "sluice" in results.candidates]
@@ -85,16 +86,33 @@ def markdown(summary: dict, results: Results, meta: dict) -> str:
         + [f"Sluice ÷ {LABELS[p]}" for p in peers]
     lines.append("| " + " | ".join(columns) + " |")
     lines.append("|" + "---|" * 2 + "---:|" * (len(columns) - 2))
+    direct = direct_note(meta) if "large" in summary else None
     for key, scenario in summary.items():
-        for i, row in enumerate(scenario["metrics"]):
+        rows = [row for row in scenario["metrics"] if row["show"]]
+        for i, row in enumerate(rows):
             name = f"({scenario['letter']}) {scenario['title']}" if i == 0 else ""
             arrow = "↑" if row["higher_is_better"] else "↓"
-            cells = [name, f"{row['label']} {arrow}"]
+            mark = " †" if direct and row["key"] == "share_of_direct" else ""
+            cells = [name, f"{row['label']} {arrow}{mark}"]
             cells += [_cell(results, key, c, row) for c in candidates]
             cells += [_ratio_cell(row, p) for p in peers]
             lines.append("| " + " | ".join(cells) + " |")
-    lines += _footnotes(results)
+    lines += _footnotes(results, direct)
+    lines += _targets(targets, meta)
     return "\n".join(lines) + "\n"
+
+
+def _targets(targets: list[dict], meta: dict) -> list[str]:
+    lines = ["", "## Targets", ""]
+    if meta["settings"]["quick"]:
+        lines += ["--quick run: the numbers, and so these statuses, mean nothing.", ""]
+    lines += ["| target | this run | status |", "|---|---:|---|"]
+    for t in targets:
+        status = t["status"]
+        if t["why"] and status in ("n/a", "not met"):   # not assessable: see the † note
+            status += f" ({t['why']})"
+        lines.append(f"| {t['text']} | {format_measured(t)} | {status} |")
+    return lines
 
 
 def _any_direct(results: Results) -> bool:
@@ -146,8 +164,8 @@ def _ratio_cell(row: dict, peer: str) -> str:
     return f"{ratio:.2f}" if ratio is not None else "—"
 
 
-def _footnotes(results: Results) -> list[str]:
-    notes = []
+def _footnotes(results: Results, direct: str | None) -> list[str]:
+    notes = [f"- † large: {direct}"] if direct else []
     for scenario, by_candidate in results.na.items():
         for candidate, reason in by_candidate.items():
             notes.append(f"- {scenario}, {LABELS[candidate]}: n/a, {reason}")
@@ -165,6 +183,6 @@ def _footnotes(results: Results) -> list[str]:
 
 # --------------------------------------------------------------------------- JSON
 
-def document(summary: dict, results: Results, meta: dict) -> str:
-    return json.dumps({**meta, "summary": summary, "runs": results.runs, "na": results.na},
-                      indent=2, sort_keys=False) + "\n"
+def document(summary: dict, results: Results, meta: dict, targets: list[dict]) -> str:
+    return json.dumps({**meta, "summary": summary, "targets": targets, "runs": results.runs,
+                       "na": results.na}, indent=2, sort_keys=False) + "\n"

@@ -41,6 +41,7 @@ class Metric:
     digits: int = 0
     aggregate: str = "median"   # or "sum": rare events (errors) are best read over all rounds
     compare: bool = True        # False for counts, where Sluice ÷ peer means nothing (0 ÷ 493)
+    show: bool = True           # False: in the JSON summary only, not in the Markdown table
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Scenario:
     measure: Callable[[Context, object], dict]
     tls: bool = False
     with_direct: bool = False        # also measure wrk straight to a backend
+    uses_wrk: bool = True
 
 
 # --------------------------------------------------------------------------- measurements
@@ -64,9 +66,24 @@ def _wrk(ctx: Context, name: str) -> load.Wrk:
     return load.Wrk(ctx.layout, os.path.join(ctx.logdir, f"wrk-{name}.log"))
 
 
+def _proxy_cpu_start(ctx: Context) -> dict | None:
+    return procs.cpu_time(ctx.layout.proxy) if ctx.layout.pinned else None
+
+
+def _proxy_cpu_busy(ctx: Context, before: dict | None) -> dict:
+    """Busy and softirq seconds of the proxy's CPU since _proxy_cpu_start, from /proc/stat: the
+    kernel's loopback work can land there without being charged to the proxy's own stat."""
+    if before is None:
+        return {}
+    after = procs.cpu_time(ctx.layout.proxy)
+    return {"proxy_cpu_busy_s": round(after["busy_s"] - before["busy_s"], 3),
+            "proxy_cpu_softirq_s": round(after["softirq_s"] - before["softirq_s"], 3)}
+
+
 def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = False,
                 tls: bool = False) -> dict:
-    """Warm up, then one measured wrk run; proxy CPU time is read around the measured run."""
+    """Warm up, then one measured wrk run; proxy CPU time (the process's and its CPU's busy
+    time) is read around the measured run."""
     s = ctx.settings
     proxy.start(tls=tls)
     try:
@@ -75,11 +92,16 @@ def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = 
         if s.warmup:
             wrk.run(url, s.warmup, connections, close=close)
         cpu_before = procs.cpu_seconds(proxy.pid) if proxy.child else None
+        busy_before = _proxy_cpu_start(ctx)
         result = wrk.run(url, s.duration, connections, close=close)
+        busy = _proxy_cpu_busy(ctx, busy_before)
         cpu_s = procs.cpu_seconds(proxy.pid) - cpu_before if proxy.child else None
     finally:
         proxy.stop()
-    return _metrics_from_wrk(result, cpu_s)
+    metrics = {**_metrics_from_wrk(result, cpu_s), **busy}
+    if cpu_s and busy.get("proxy_cpu_busy_s"):   # a proxy ran (not direct)
+        metrics["req_per_proxy_cpu_busy_s"] = result["requests"] / busy["proxy_cpu_busy_s"]
+    return metrics
 
 
 def _metrics_from_wrk(result: dict, cpu_s: float | None) -> dict:
@@ -125,11 +147,10 @@ def measure_tls_handshakes(ctx: Context, proxy) -> dict:
 def measure_idle_memory(ctx: Context, proxy) -> dict:
     """RSS growth of the proxy while the idle client holds N answered keep-alive connections."""
     count = ctx.settings.idle_connections
+    warmup = min(count, load.IDLE_CONCURRENCY)
     proxy.start()
     try:
-        for _ in range(3):   # first requests allocate pools and lazily initialised state
-            procs.http_get(proxy.port)
-        time.sleep(0.3)
+        warmup_failed = _warm_up_pools(ctx, proxy, warmup)
         rss_before = procs.rss_bytes(proxy.pid)
         client, opened, failed = load.open_idle_connections(
             ctx.layout, proxy.port, count, os.path.join(ctx.logdir, "idle-clients.log"))
@@ -146,9 +167,23 @@ def measure_idle_memory(ctx: Context, proxy) -> dict:
         "kib_per_conn": (rss_after - rss_before) / opened / 1024,
         "opened": opened,
         "failed": failed,
+        "warmup_connections": warmup,
+        "warmup_failed": warmup_failed,
         "rss_before_mib": rss_before / (1 << 20),
         "rss_after_mib": rss_after / (1 << 20),
     }
+
+
+def _warm_up_pools(ctx: Context, proxy, connections: int) -> int:
+    """The idle client keeps IDLE_CONCURRENCY requests in flight, so the proxy's upstream pools
+    grow to that many connections during the measurement. The same client, opening that many
+    connections once and closing them, grows the pools (and lazily initialised state) first, so
+    that growth is not counted as per-connection memory. Returns the connections that failed."""
+    client, _, failed = load.open_idle_connections(
+        ctx.layout, proxy.port, connections, os.path.join(ctx.logdir, "idle-warmup.log"))
+    client.stop()
+    time.sleep(0.3)   # let the proxy close the warm-up connections
+    return failed
 
 
 def measure_reloads(ctx: Context, proxy) -> dict:
@@ -160,16 +195,18 @@ def measure_reloads(ctx: Context, proxy) -> dict:
     proxy.start()
     try:
         wrk = _wrk(ctx, proxy.name)
+        busy_before = _proxy_cpu_start(ctx)
         wrk.start(_url(proxy, "/", False), seconds, s.connections, count_status=True)
         started = time.monotonic()
         for i in range(s.reloads):
             _sleep_until(started + (i + 0.5) * seconds / s.reloads)
             proxy.reload()
         result = wrk.finish()
+        busy = _proxy_cpu_busy(ctx, busy_before)
         survived = proxy.child.alive()
     finally:
         proxy.stop()
-    metrics = _metrics_from_wrk(result, None)
+    metrics = {**_metrics_from_wrk(result, None), **busy}
     metrics["errors"] = metrics["socket_errors"] + result["non2xx"]
     metrics["non2xx"] = result["non2xx"]
     metrics["proxy_survived"] = survived
@@ -188,25 +225,29 @@ RPS = Metric("rps", "req/s", True)
 P50 = Metric("p50_ms", "p50 latency, ms", False, 2)
 P99 = Metric("p99_ms", "p99 latency, ms", False, 2)
 PER_CPU = Metric("req_per_cpu_s", "requests per proxy CPU-second", True)
+# Requests per busy second of the proxy's pinned CPU (/proc/stat, softirq included): JSON only.
+PER_BUSY = Metric("req_per_proxy_cpu_busy_s", "requests per busy second of the proxy's CPU",
+                  True, show=False)
 
 SCENARIOS = [
     Scenario("keepalive", "a", "keep-alive, 128-byte responses",
-             [RPS, P50, P99, PER_CPU], measure_keepalive),
+             [RPS, P50, P99, PER_CPU, PER_BUSY], measure_keepalive),
     Scenario("close", "b", "new connection per request, 128-byte responses",
-             [RPS, P50, P99, PER_CPU], measure_close),
+             [RPS, P50, P99, PER_CPU, PER_BUSY], measure_close),
     Scenario("large", "c", "keep-alive, 1 MiB responses",
              [Metric("mbps", "MB/s", True), Metric("share_of_direct", "share of direct MB/s", True, 2),
               Metric("mb_per_cpu_s", "MB per proxy CPU-second", True), P99],
              measure_large, with_direct=True),
     Scenario("tls_keepalive", "d", "TLS keep-alive, 128-byte responses",
-             [RPS, P50, P99, PER_CPU], measure_tls_keepalive, tls=True),
+             [RPS, P50, P99, PER_CPU, PER_BUSY], measure_tls_keepalive, tls=True),
     Scenario("tls_handshakes", "e", "TLS, new connection (full handshake) per request",
              [Metric("rps", "handshakes/s", True), P99,
-              Metric("req_per_cpu_s", "handshakes per proxy CPU-second", True)],
+              Metric("req_per_cpu_s", "handshakes per proxy CPU-second", True), PER_BUSY],
              measure_tls_handshakes, tls=True),
     Scenario("idle_memory", "f", "memory per idle keep-alive client connection",
              [Metric("kib_per_conn", "RSS growth per connection, KiB", False, 1),
-              Metric("opened", "connections held", True, compare=False)], measure_idle_memory),
+              Metric("opened", "connections held", True, compare=False)], measure_idle_memory,
+             uses_wrk=False),
     Scenario("reload", "g", "reloads under keep-alive load",
              [Metric("errors", "errors per run (non-2xx + socket)", False, compare=False),
               Metric("errors", "errors, all rounds", False, aggregate="sum", compare=False),

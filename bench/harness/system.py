@@ -22,17 +22,40 @@ def log(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def ensure_tools() -> None:
-    """Runs scripts/bootstrap.sh --bench only when a tool is missing (it is idempotent, but it
-    needs dpkg and root, and a machine that already has everything should not need either)."""
-    missing = [tool for tool in TOOLS if not shutil.which(tool)]
+def needed_tools(candidates: list[str], scenarios: list, layout: CpuLayout) -> list[str]:
+    """The tools this run will start: nginx always (the backends), the rest as chosen."""
+    tools = ["nginx"]
+    if "haproxy" in candidates:
+        tools.append("haproxy")
+    if any(s.uses_wrk for s in scenarios):
+        tools.append("wrk")
+    if any(s.tls for s in scenarios):
+        tools.append("openssl")   # the run's certificate
+    if layout.pinned:
+        tools.append("taskset")
+    return tools
+
+
+def ensure_tools(tools: list[str], install: bool) -> None:
+    """Stops with a clear error when a needed tool is missing. With `install`, first runs
+    scripts/bootstrap.sh --bench (it is idempotent, but it needs dpkg and root, and a machine
+    that already has everything should not need either)."""
+    missing = [tool for tool in tools if not shutil.which(tool)]
     if not missing:
         return
-    log(f"missing {', '.join(missing)}: running scripts/bootstrap.sh --bench")
-    subprocess.run(["bash", os.path.join(REPO, "scripts", "bootstrap.sh"), "--bench"], check=True)
-    still = [tool for tool in TOOLS if not shutil.which(tool)]
-    if still:
-        raise SystemExit(f"bench: still missing after bootstrap: {', '.join(still)}")
+    if install:
+        log(f"missing {', '.join(missing)}: running scripts/bootstrap.sh --bench")
+        try:
+            subprocess.run(["bash", os.path.join(REPO, "scripts", "bootstrap.sh"), "--bench"],
+                           check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            log(f"scripts/bootstrap.sh --bench failed: {e}")
+        missing = [tool for tool in tools if not shutil.which(tool)]
+        if not missing:
+            return
+    names = ", ".join(f"{tool} (Debian package {TOOLS[tool]})" for tool in missing)
+    raise SystemExit(f"bench: missing tool(s) on PATH: {names}"
+                     + ("" if install else "; install them, or run without --no-install"))
 
 
 def ensure_sluice(binary: str) -> None:
@@ -62,6 +85,7 @@ class CpuLayout:
     proxy: list[int]
     load: list[int]       # wrk and the idle-connection client
     backends: list[int]   # the nginx backend farm
+    cpus: int = 1         # CPUs this run may use (its affinity at start), pinned or not
 
     @property
     def pinned(self) -> bool:
@@ -69,7 +93,7 @@ class CpuLayout:
 
     def describe(self) -> str:
         if not self.pinned:
-            return "not pinned (1 CPU)"
+            return f"not pinned ({self.cpus} CPU{'s' if self.cpus > 1 else ''})"
         return (f"proxy on CPU {_cpus(self.proxy)}, load generator on CPU {_cpus(self.load)}, "
                 f"backends on CPU {_cpus(self.backends)}")
 
@@ -84,14 +108,22 @@ def cpu_layout(pin: bool = True) -> CpuLayout:
     and the backends never starve the proxy and the proxy never competes with them."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
-        return CpuLayout([], [], [])
+        return CpuLayout([], [], [], len(cpus))
     if len(cpus) == 2:
-        return CpuLayout([cpus[1]], [cpus[0]], [cpus[0]])
-    return CpuLayout([cpus[1]], cpus[2:6], [cpus[0]])
+        return CpuLayout([cpus[1]], [cpus[0]], [cpus[0]], 2)
+    return CpuLayout([cpus[1]], cpus[2:6], [cpus[0]], len(cpus))
 
 
-def machine_info() -> dict:
-    return {"cpu_model": _cpu_model(), "cores": os.cpu_count(), "kernel": platform.release()}
+def pin_self(layout: CpuLayout) -> None:
+    """Keeps the harness itself (and what it starts unpinned: nginx -s reload, probes) off the
+    proxy's CPU, on the load CPUs."""
+    if layout.pinned:
+        os.sched_setaffinity(0, layout.load)
+
+
+def machine_info(layout: CpuLayout) -> dict:
+    return {"cpu_model": _cpu_model(), "cores": os.cpu_count(), "usable_cpus": layout.cpus,
+            "kernel": platform.release()}
 
 
 def _cpu_model() -> str:
