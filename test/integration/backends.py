@@ -1,5 +1,6 @@
 """What sluice forwards to: the raw-socket Backend server and its Exchange, handler factories
-that answer or misbehave on cue, pattern payloads, health-aware services and ClosedPort."""
+that answer or misbehave on cue, pattern payloads, health-aware services, ClosedPort and
+UnansweredPort."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class Backend:
     one thread per connection, keep-alive until a side closes.
 
     .requests    every request head received, in arrival order (Request objects)
-    .connections how many connections were accepted
+    .connections how many connections were accepted (open_connections(): not closed yet)
     .events      (monotonic time, kind, detail) notes from handlers and the server
     .errors      tracebacks of handlers that raised something other than OSError;
                  when strict, the first one fails the test on exit
@@ -103,6 +104,11 @@ class Backend:
     def targets(self) -> list[str]:
         with self._cond:
             return [r.target for r in self.requests]
+
+    def open_connections(self) -> int:
+        """How many accepted connections are still open."""
+        with self._cond:
+            return len(self._socks)
 
     def _accept_loop(self) -> None:
         while not self._stopping.is_set():
@@ -534,6 +540,43 @@ class ClosedPort:
 
     def close(self):
         self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class UnansweredPort:
+    """A port where a connect neither completes nor fails: it listens with a backlog of 0 and
+    one connection that is never accepted fills the queue, so Linux drops further SYNs."""
+
+    PROBE_S = 0.3
+
+    def __init__(self):
+        self._listener = socket.socket()
+        self._listener.bind((HOST, 0))
+        self._listener.listen(0)
+        self.port = self._listener.getsockname()[1]
+        self.address = f"{HOST}:{self.port}"
+        self._fillers: list[socket.socket] = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.settimeout(self.PROBE_S)
+            self._fillers.append(filler)
+            try:
+                filler.connect((HOST, self.port))
+            except TimeoutError:
+                return  # the queue is full: this SYN went unanswered, and so will sluice's
+        self.close()
+        raise RuntimeError(f"connects to {self.address} kept completing: the kernel does not "
+                           f"drop SYNs to a full listen queue here")
+
+    def close(self):
+        for sock in self._fillers:
+            sock.close()
+        self._listener.close()
 
     def __enter__(self):
         return self

@@ -8,10 +8,10 @@ load.py      many keep-alive clients, background load, source-bound clients
 """
 
 from backends import (HEALTH_CHECK_AGENT, Backend, BoundBackend, ClosedPort, Exchange,
-                      HealthSwitch, client_requests, close_without_answer, count_upload,
-                      die_mid_response, echo, echo_target, hang, is_health_check, ok,
-                      pattern_crc, pattern_stream, reset_before_answer, served, service, stream,
-                      upgrade_echo)
+                      HealthSwitch, UnansweredPort, client_requests, close_without_answer,
+                      count_upload, die_mid_response, echo, echo_target, hang, is_health_check,
+                      ok, pattern_crc, pattern_stream, reset_before_answer, served, service,
+                      stream, upgrade_echo)
 from load import LoadClients, SourceClient, run_keepalive_clients
 from proxy import (DEFAULT_LIMITS, DEFAULT_TIMEOUTS, READY_TIMEOUT_S, CliResult, Sluice,
                    assert_rejected_before_backend, assert_status, backend_entry, bodies, cleanup,
@@ -33,7 +33,7 @@ __all__ = [
     "Backend", "Exchange", "ok", "echo", "echo_target", "hang", "close_without_answer",
     "reset_before_answer", "die_mid_response", "stream", "upgrade_echo", "count_upload",
     "pattern_stream", "pattern_crc", "HEALTH_CHECK_AGENT", "is_health_check", "client_requests",
-    "served", "HealthSwitch", "service", "BoundBackend", "ClosedPort",
+    "served", "HealthSwitch", "service", "BoundBackend", "ClosedPort", "UnansweredPort",
     # proxy
     "READY_TIMEOUT_S", "DEFAULT_TIMEOUTS", "DEFAULT_LIMITS", "configure", "sluice_binary",
     "created_workdir", "workdir", "write_file", "cleanup", "forget", "failure_report",

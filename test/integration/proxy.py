@@ -144,14 +144,17 @@ def free_port() -> int:
 
 class Sluice:
     """The proxy under test, running in the foreground with `config` and a listener on a free
-    port. On exit it gets SIGTERM; if it had died on its own, the test fails."""
+    port. On exit it gets SIGTERM; if it had died on its own, the test fails. Its stdout and
+    stderr both go to the log, unless separate_stdout: then stdout goes to its own file."""
 
-    def __init__(self, config: dict, *, config_flag: str = "-c"):
+    def __init__(self, config: dict, *, config_flag: str = "-c", separate_stdout: bool = False):
         self.config = copy.deepcopy(config)
         self.config_flag = config_flag
+        self.separate_stdout = separate_stdout
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log_path = ""
+        self.stdout_path = ""
         self.config_path = ""
         self._stopping = False
 
@@ -192,10 +195,14 @@ class Sluice:
         self.config["listeners"] = [{"address": self.address}]
         self.config_path = write_file(f"sluice-{number}.json", json.dumps(self.config, indent=2))
         self.log_path = os.path.join(workdir(), f"sluice-{number}.log")
-        with open(self.log_path, "wb") as log:
+        self.stdout_path = self.log_path
+        if self.separate_stdout:
+            self.stdout_path = os.path.join(workdir(), f"sluice-{number}.stdout")
+        with open(self.log_path, "wb") as log, \
+                (open(self.stdout_path, "wb") if self.separate_stdout else log) as out:
             self.proc = subprocess.Popen(
                 [sluice_binary(), self.config_flag, self.config_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                stdin=subprocess.DEVNULL, stdout=out, stderr=log)
         self._stopping = False
         if self not in _proxies:
             _proxies.append(self)
@@ -260,14 +267,22 @@ class Sluice:
         return rss_bytes(self.pid)
 
     def log_text(self) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return _read_text(self.log_path)
+
+    def stdout_text(self) -> str:
+        """What sluice wrote to stdout (with separate_stdout; else the log, stderr included)."""
+        return _read_text(self.stdout_path)
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 class CliResult:

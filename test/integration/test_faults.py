@@ -80,6 +80,42 @@ def test_request_on_stale_pooled_connection_is_retried_on_a_fresh_one():
         f"expected the pooled try, then a retry on a new connection: {backend.targets()}"
 
 
+def test_post_reset_before_any_response_byte_is_not_resent():
+    def answer_get_reset_post(ex):
+        ex.read_body()
+        if ex.request.method == "POST":
+            ex.reset()
+        else:
+            ex.respond(200, b"warm")
+
+    with Backend(answer_get_reset_post) as backend, \
+            Sluice(proxy_config(backend, workers=1, upstream={"retries": 1})) as proxy, \
+            proxy.client() as client:
+        warm = client.exchange("GET", "/warm")  # the POST then goes on a reused connection
+        response = client.exchange("POST", "/order", body=b"buy one")
+        time.sleep(0.3)  # a resent POST would arrive by now
+    assert_status(warm, 200)
+    assert_status(response, 502)
+    assert backend.requests[1].connection == backend.requests[0].connection, \
+        "the POST did not go on the pooled connection"
+    posts = [r for r in backend.requests if r.method == "POST"]
+    assert len(posts) == 1, f"the backend saw the POST {len(posts)} times: {backend.targets()}"
+
+
+def test_get_whose_backend_dies_mid_response_is_not_resent():
+    dying = die_mid_response(1_000_000, 1000)
+    with Backend(dying) as a, Backend(dying) as b, \
+            Sluice(proxy_config(a, b, workers=1, upstream={"retries": 1})) as proxy, \
+            proxy.client() as client:
+        client.request("GET", "/once")
+        response = client.read_head()
+        assert_status(response, 200)
+        assert client.wait_closed(3.0), "client connection left open after a truncated body"
+        time.sleep(0.3)  # a resent GET would arrive by now
+    seen = a.targets() + b.targets()
+    assert seen == ["/once"], f"the backends saw {seen} for one GET that died mid-response"
+
+
 def test_backend_dying_mid_response_closes_the_client_connection():
     with Backend(die_mid_response(1_000_000, 1000)) as backend, \
             Sluice(proxy_config(backend)) as proxy, proxy.client() as client:

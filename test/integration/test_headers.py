@@ -27,6 +27,12 @@ def test_standard_hop_by_hop_request_headers_are_not_forwarded():
         assert not seen.has(name), f"{name} was forwarded:\n{seen.describe()}"
 
 
+def test_upgrade_without_connection_upgrade_is_not_forwarded():
+    seen = request_seen_by_backend([("Upgrade", "h2c")])
+    assert not seen.has("Upgrade"), f"Upgrade was forwarded:\n{seen.describe()}"
+    assert "upgrade" not in seen.tokens("connection"), seen.describe()
+
+
 def test_end_to_end_request_headers_are_forwarded_unchanged():
     seen = request_seen_by_backend([("Accept", "text/html, */*;q=0.5"), ("Cookie", "a=1; b=2"),
                                     ("X-Multi", "one"), ("X-Multi", "two"),

@@ -85,6 +85,39 @@ def test_backend_failing_its_health_check_is_taken_down_after_fall_checks():
     assert after == before, f"the down backend got {after - before} requests"
 
 
+def test_backend_taken_down_under_load_gets_no_further_requests():
+    # The sick backend still answers everything but its health path, on pooled connections.
+    sick = HealthSwitch(200)
+    with Backend(service("a", sick)) as a, Backend(service("b")) as b, \
+            Sluice(proxy_config(a, b, upstream={"health": FAST_HEALTH})) as proxy:
+        with LoadClients(proxy.port, clients=4) as load:
+            time.sleep(0.5)
+            assert served(a) > 0, "a served nothing before it fell sick"
+            sick.status = 500
+            assert wait_for_log(proxy, down_line(a), 3.0), "no 'is down' line within 3 s"
+            time.sleep(0.1)  # requests already on their way when the state changed
+            a_at_down, b_at_down = served(a), served(b)
+            a_connections = a.connections
+            time.sleep(1.0)
+            a_after, b_after = served(a), served(b)
+        failures = load.failures()
+    assert not failures, f"{len(failures)} requests failed, first: {failures[:3]}"
+    assert b_after - b_at_down > 20, f"b served only {b_after - b_at_down} requests in 1 s"
+    assert a_after == a_at_down, \
+        (f"a got {a_after - a_at_down} client requests in the 1 s after 'is down' "
+         f"({a.connections - a_connections} new connections, health checks included)")
+
+
+def test_health_checks_send_the_configured_host_header():
+    health = {**FAST_HEALTH, "host": "health.internal.test"}
+    with Backend(service("a")) as a, Sluice(proxy_config(a, upstream={"health": health})):
+        assert a.wait_for(lambda b: sum(map(is_health_check, b.requests)) >= 2, 3.0), \
+            "fewer than 2 health checks in 3 s at a 200 ms interval"
+    hosts = [r.header_values("Host") for r in a.requests if is_health_check(r)]
+    assert hosts and all(h == ["health.internal.test"] for h in hosts), \
+        f"Host headers of the health checks: {hosts}"
+
+
 def test_backup_gets_traffic_only_while_every_primary_is_down():
     health_a, health_b = HealthSwitch(200), HealthSwitch(200)
     with Backend(service("a", health_a)) as a, Backend(service("b", health_b)) as b, \

@@ -190,6 +190,25 @@ def test_upgrade_tunnels_bytes_both_ways():
     assert "upgrade" in seen.tokens("connection"), seen.describe()
 
 
+def test_declined_upgrade_leaves_the_connection_usable():
+    # The backend answers 200 instead of 101: what follows on the connection is HTTP again.
+    headers = [("Connection", "Upgrade"), ("Upgrade", "websocket"),
+               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]
+    with Backend(echo_target()) as backend, Sluice(proxy_config(backend)) as proxy, \
+            proxy.client(timeout=3.0) as client:
+        declined = client.exchange("GET", "/socket", headers)
+        assert_status(declined, 200)
+        assert declined.body == b"/socket"
+        try:
+            after = client.exchange("GET", "/after")
+        except AssertionError as timeout:
+            raise AssertionError("after a declined upgrade the connection did not answer a "
+                                 f"second request within 3 s ({timeout}); the backend saw "
+                                 f"{backend.targets()}") from None
+    assert_status(after, 200)
+    assert after.body == b"/after"
+
+
 def test_http10_request_without_host_is_proxied():
     with Backend(ok(b"old client")) as backend, Sluice(proxy_config(backend)) as proxy, \
             proxy.client() as client:
@@ -198,6 +217,23 @@ def test_http10_request_without_host_is_proxied():
     assert_status(response, 200)
     assert response.body == b"old client"
     assert backend.requests[0].target == "/old"
+
+
+def test_http10_request_without_host_reaches_the_backend_with_a_host_header():
+    def strict_http11(ex):  # as RFC 9112 requires of a server: no Host, 400
+        ex.read_body()
+        if ex.request.has("Host"):
+            ex.respond(200, b"has host")
+        else:
+            ex.respond(400, b"no host")
+
+    with Backend(strict_http11) as backend, Sluice(proxy_config(backend)) as proxy, \
+            proxy.client() as client:
+        client.send(b"GET /old HTTP/1.0\r\n\r\n")
+        response = client.read_final_response()
+    seen = backend.requests[0]
+    assert len(seen.header_values("Host")) == 1, f"backend received:\n{seen.describe()}"
+    assert_status(response, 200)
 
 
 def test_http10_connection_closes_after_the_response():

@@ -1,9 +1,10 @@
-"""Timeouts: a silent backend gets 504, a slow or idle client is cut off, others still served."""
+"""Timeouts: a silent or unreachable backend gets 504, a slow or idle client is cut off, others
+still served."""
 
 import itertools
 import time
 
-from harness import Backend, Sluice, assert_status, hang, ok, proxy_config
+from harness import Backend, Sluice, UnansweredPort, assert_status, hang, ok, proxy_config
 
 
 def test_backend_that_never_responds_gives_504():
@@ -14,6 +15,17 @@ def test_backend_that_never_responds_gives_504():
         elapsed = time.monotonic() - started
     assert_status(response, 504)
     assert 0.8 <= elapsed < 3, f"504 after {elapsed:.1f} s with upstream_response_ms 1000"
+
+
+def test_backend_that_never_completes_the_handshake_gives_504_after_upstream_connect_ms():
+    with UnansweredPort() as silent, \
+            Sluice(proxy_config(silent, timeouts={"upstream_connect_ms": 500},
+                                upstream={"retries": 0})) as proxy:
+        started = time.monotonic()
+        response = proxy.get("/", timeout=6)
+        elapsed = time.monotonic() - started
+    assert_status(response, 504)
+    assert 0.4 <= elapsed < 1.5, f"504 after {elapsed:.2f} s with upstream_connect_ms 500"
 
 
 def test_slowloris_client_is_cut_off_while_others_are_served():
