@@ -39,7 +39,7 @@ void ClientConnection::start_exchange() {
   keep_alive_ = keep_alive_ && request_->keep_alive && !ctx_.draining;
   generation_ = ctx_.hold();
   std::string_view host;
-  const bool has_host = request_->find("host", &host);
+  const bool has_host = request_->find(FieldKind::kHost, &host);
   const conf::Route* route = generation_->snapshot->match(host, request_->path());
   if (!route) return respond_locally(404, "no route for this host and path");
   upstream_index_ = route->upstream;

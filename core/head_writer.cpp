@@ -41,8 +41,7 @@ size_t head_capacity(const MessageHead& head) {
 
 bool named_in_connection(const MessageHead& head, std::string_view name) {
   for (size_t i = 0; i < head.field_count(); ++i)
-    if (equals_ignore_case(head.name(i), "connection") && list_contains(head.value(i), name))
-      return true;
+    if (head.kind(i) == FieldKind::kConnection && list_contains(head.value(i), name)) return true;
   return false;
 }
 
@@ -55,26 +54,18 @@ bool host_safe(std::string_view name) {
 
 }  // namespace
 
-bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
-  // Dispatch on length first: most fields match none of these lengths.
-  switch (name.size()) {
-    case 2:
-      if (equals_ignore_case(name, "te")) return true;
-      break;
-    case 7:
-      if (equals_ignore_case(name, "trailer") || equals_ignore_case(name, "upgrade")) return true;
-      break;
-    case 10:
-      if (equals_ignore_case(name, "connection") || equals_ignore_case(name, "keep-alive"))
-        return true;
-      break;
-    case 16:
-      if (equals_ignore_case(name, "proxy-connection")) return true;
-      break;
+bool is_hop_by_hop(const MessageHead& head, size_t i) {
+  switch (head.kind(i)) {
+    case FieldKind::kConnection:
+    case FieldKind::kKeepAlive:
+    case FieldKind::kProxyConnection:
+    case FieldKind::kTe:
+    case FieldKind::kTrailer:
+    case FieldKind::kUpgrade:
+      return true;
     default:
-      break;
+      return head.connection_names_fields() && named_in_connection(head, head.name(i));
   }
-  return head.connection_names_fields() && named_in_connection(head, name);
 }
 
 Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how) {
@@ -87,17 +78,15 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
       .add(" HTTP/1.1\r\n");
   if (host_safe(how.host_if_missing)) out.field("Host", how.host_if_missing);
   for (size_t i = 0; i < request.field_count(); ++i) {
-    const std::string_view name = request.name(i);
-    if (equals_ignore_case(name, "x-forwarded-proto") ||
-        equals_ignore_case(name, "x-forwarded-for"))
-      continue;
-    const bool keep_upgrade = how.tunnel && equals_ignore_case(name, "upgrade");
-    if (!keep_upgrade && is_hop_by_hop(request, name)) continue;
-    out.field(name, request.value(i));
+    const FieldKind kind = request.kind(i);
+    if (kind == FieldKind::kXForwardedProto || kind == FieldKind::kXForwardedFor) continue;
+    const bool keep_upgrade = how.tunnel && kind == FieldKind::kUpgrade;
+    if (!keep_upgrade && is_hop_by_hop(request, i)) continue;
+    out.field(request.name(i), request.value(i));
   }
   out.add("X-Forwarded-For: ");
   for (size_t i = 0; i < request.field_count(); ++i)
-    if (equals_ignore_case(request.name(i), "x-forwarded-for") && !request.value(i).empty())
+    if (request.kind(i) == FieldKind::kXForwardedFor && !request.value(i).empty())
       out.add(request.value(i)).add(", ");
   out.add(how.client_ip).add("\r\n");
   out.field("X-Forwarded-Proto", how.scheme);
@@ -110,11 +99,11 @@ Slice write_response_head(BlockPool& pool, const MessageHead& response,
   HeadBuilder out(pool, head_capacity(response));
   out.add("HTTP/1.1 ").add(response.status).add(" ").add(response.reason()).add("\r\n");
   for (size_t i = 0; i < response.field_count(); ++i) {
-    const std::string_view name = response.name(i);
-    const bool keep_upgrade = how.tunnel && equals_ignore_case(name, "upgrade");
-    if (!keep_upgrade && is_hop_by_hop(response, name)) continue;
-    if (how.drop_transfer_encoding && equals_ignore_case(name, "transfer-encoding")) continue;
-    out.field(name, response.value(i));
+    const FieldKind kind = response.kind(i);
+    const bool keep_upgrade = how.tunnel && kind == FieldKind::kUpgrade;
+    if (!keep_upgrade && is_hop_by_hop(response, i)) continue;
+    if (how.drop_transfer_encoding && kind == FieldKind::kTransferEncoding) continue;
+    out.field(response.name(i), response.value(i));
   }
   if (how.tunnel)
     out.field("Connection", "upgrade");

@@ -31,9 +31,9 @@ Slice write_response_head(BlockPool& pool, const MessageHead& response, const Re
 Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
                            int retry_after_s = 0);
 
-// True for fields that describe one connection and must not be forwarded (RFC 9110 7.6.1),
+// True when field `i` describes one connection and must not be forwarded (RFC 9110 7.6.1),
 // including every field named in the message's Connection header.
-bool is_hop_by_hop(const MessageHead& head, std::string_view name);
+bool is_hop_by_hop(const MessageHead& head, size_t i);
 
 const char* status_reason(int status);
 

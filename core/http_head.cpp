@@ -1,12 +1,50 @@
 // Storage and lookups for parsed message heads.
 #include "core/http_head.h"
 
-#include <strings.h>
-
 namespace sluice::core {
 
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+FieldKind classify_field(std::string_view name) {
+  // Dispatch on length, then on the first letter: most fields fail one of the two at once.
+  if (name.empty()) return FieldKind::kOther;
+  const char first = static_cast<char>(name[0] | 0x20);
+  const auto is = [&](std::string_view lower) {
+    return first == lower[0] && equals_ignore_case(name.substr(1), lower.substr(1));
+  };
+  switch (name.size()) {
+    case 2:
+      if (is("te")) return FieldKind::kTe;
+      break;
+    case 4:
+      if (is("host")) return FieldKind::kHost;
+      break;
+    case 6:
+      if (is("expect")) return FieldKind::kExpect;
+      break;
+    case 7:
+      if (is("trailer")) return FieldKind::kTrailer;
+      if (is("upgrade")) return FieldKind::kUpgrade;
+      break;
+    case 10:
+      if (is("connection")) return FieldKind::kConnection;
+      if (is("keep-alive")) return FieldKind::kKeepAlive;
+      break;
+    case 14:
+      if (is("content-length")) return FieldKind::kContentLength;
+      break;
+    case 15:
+      if (is("x-forwarded-for")) return FieldKind::kXForwardedFor;
+      break;
+    case 16:
+      if (is("proxy-connection")) return FieldKind::kProxyConnection;
+      break;
+    case 17:
+      if (is("transfer-encoding")) return FieldKind::kTransferEncoding;
+      if (is("x-forwarded-proto")) return FieldKind::kXForwardedProto;
+      break;
+    default:
+      break;
+  }
+  return FieldKind::kOther;
 }
 
 static std::string_view trim(std::string_view s) {
@@ -52,7 +90,8 @@ void MessageHead::finalize() {
     while (f.value_length > 0 && (bytes_[f.value_offset + f.value_length - 1] == ' ' ||
                                   bytes_[f.value_offset + f.value_length - 1] == '\t'))
       --f.value_length;
-    if (!equals_ignore_case(slice(f.name_offset, f.name_length), "connection")) continue;
+    f.kind = classify_field(slice(f.name_offset, f.name_length));
+    if (f.kind != FieldKind::kConnection) continue;
     std::string_view list = slice(f.value_offset, f.value_length);
     while (!list.empty()) {
       const size_t comma = list.find(',');
@@ -70,6 +109,17 @@ bool MessageHead::find(std::string_view wanted, std::string_view* out) const {
   for (size_t i = 0; i < fields_.size(); ++i) {
     if (equals_ignore_case(name(i), wanted)) {
       *out = value(i);
+      return true;
+    }
+  }
+  *out = {};
+  return false;
+}
+
+bool MessageHead::find(FieldKind wanted, std::string_view* out) const {
+  for (const Field& f : fields_) {
+    if (f.kind == wanted) {
+      *out = slice(f.value_offset, f.value_length);
       return true;
     }
   }
@@ -97,7 +147,7 @@ void MessageHead::append_target(const char* data, size_t length) {
 void MessageHead::append_name(const char* data, size_t length, bool starts_field) {
   if (starts_field) {
     const auto at = static_cast<uint32_t>(bytes_.size());
-    fields_.push_back(Field{at, 0, at, 0});
+    fields_.push_back(Field{at, 0, at, 0, FieldKind::kOther});
   }
   bytes_.append(data, length);
   fields_.back().name_length += static_cast<uint32_t>(length);

@@ -19,10 +19,33 @@ enum class Framing : uint8_t {
   kUntilClose,  // response body runs to connection close
 };
 
+// The fields the proxy itself acts on, recognised once per head so that rewriting and framing
+// checks compare a byte instead of a name.
+enum class FieldKind : uint8_t {
+  kOther,
+  kHost,
+  kContentLength,
+  kTransferEncoding,
+  kExpect,
+  kXForwardedFor,
+  kXForwardedProto,
+  // Hop-by-hop fields (RFC 9110 7.6.1), never forwarded as they are.
+  kConnection,
+  kKeepAlive,
+  kProxyConnection,
+  kTe,
+  kTrailer,
+  kUpgrade,
+};
+
+// Which FieldKind `name` is (case-insensitive).
+FieldKind classify_field(std::string_view name);
+
 class MessageHead {
  public:
   struct Field {
     uint32_t name_offset, name_length, value_offset, value_length;
+    FieldKind kind;
   };
 
   void clear();
@@ -36,8 +59,11 @@ class MessageHead {
   std::string_view value(size_t i) const {
     return slice(fields_[i].value_offset, fields_[i].value_length);
   }
+  FieldKind kind(size_t i) const { return fields_[i].kind; }
   // First field with this name (case-insensitive); empty view and false when absent.
   bool find(std::string_view name, std::string_view* value) const;
+  // First field of this kind (valid once the head is complete).
+  bool find(FieldKind kind, std::string_view* value) const;
   // The path part of the target: "/a/b" for "/a/b?x" and for "http://host/a/b?x".
   std::string_view path() const;
 
@@ -45,8 +71,8 @@ class MessageHead {
   void append_target(const char* data, size_t length);
   void append_name(const char* data, size_t length, bool starts_field);
   void append_value(const char* data, size_t length, bool starts_value);
-  // Called once the head is complete: trims values and notes what the Connection field names,
-  // so lookups while rewriting are cheap.
+  // Called once the head is complete: trims values, classifies every field and notes what the
+  // Connection field names, so lookups while rewriting are cheap.
   void finalize();
   // True when some Connection field names a field other than close, keep-alive or upgrade,
   // which then must not be forwarded either.
@@ -83,7 +109,17 @@ class HeadPool {
   std::vector<std::unique_ptr<MessageHead>> free_;
 };
 
-bool equals_ignore_case(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (field names and tokens are ASCII; no locale involved).
+inline bool equals_ignore_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x - 'A' < 26u) x += 32;
+    if (y - 'A' < 26u) y += 32;
+    if (x != y) return false;
+  }
+  return true;
+}
 // True when the comma-separated list `list` holds `token` (case-insensitive, spaces trimmed).
 bool list_contains(std::string_view list, std::string_view token);
 

@@ -18,7 +18,7 @@ bool transfer_coding_is_chunked(const MessageHead& head) {
   int chunked = 0;
   std::string_view last;
   for (size_t i = 0; i < head.field_count(); ++i) {
-    if (!equals_ignore_case(head.name(i), "transfer-encoding")) continue;
+    if (head.kind(i) != FieldKind::kTransferEncoding) continue;
     std::string_view list = head.value(i);
     while (!list.empty()) {
       size_t comma = list.find(',');
@@ -187,12 +187,12 @@ int HttpParser::check_request_fields() {
   if (head.method == HTTP_CONNECT) return fail(405, "CONNECT is not supported");
   int hosts = 0;
   for (size_t i = 0; i < head.field_count(); ++i)
-    if (equals_ignore_case(head.name(i), "host")) ++hosts;
+    if (head.kind(i) == FieldKind::kHost) ++hosts;
   if (hosts > 1) return fail(400, "more than one Host header");
   const bool http11 = head.version_major == 1 && head.version_minor >= 1;
   if (http11 && hosts == 0) return fail(400, "missing Host header");
   std::string_view expect;
-  if (head.find("expect", &expect))
+  if (head.find(FieldKind::kExpect, &expect))
     head.expect_continue = equals_ignore_case(expect, "100-continue");
   return 0;
 }

@@ -132,3 +132,17 @@ TEST_CASE("an upstream name that is no valid host is never written as Host") {
   CHECK(wire.find("Host") == std::string::npos);
   CHECK(wire.find("X-Injected") == std::string::npos);
 }
+
+TEST_CASE("hop-by-hop and forwarding fields are recognised whatever the case of their names") {
+  const std::string wire = rewrite(
+      "GET / HTTP/1.1\r\nhOsT: x\r\nCONNECTION: keep-alive\r\nkeep-ALIVE: 5\r\nTe: trailers\r\n"
+      "X-FORWARDED-FOR: 1.2.3.4\r\nx-forwarded-PROTO: https\r\n\r\n",
+      true);
+  CHECK(has_line(wire, "hOsT: x"));
+  CHECK(wire.find("CONNECTION") == std::string::npos);
+  CHECK(wire.find("keep-ALIVE") == std::string::npos);
+  CHECK(wire.find("Te:") == std::string::npos);
+  CHECK(wire.find("x-forwarded-PROTO") == std::string::npos);
+  CHECK(has_line(wire, "X-Forwarded-For: 1.2.3.4, 10.0.0.1"));
+  CHECK(has_line(wire, "X-Forwarded-Proto: http"));
+}
