@@ -32,11 +32,12 @@ ClientConnection::ClientConnection(WorkerContext& ctx, Stream* stream)
 }
 
 void ClientConnection::accept(WorkerContext& ctx, int fd, const sockaddr_storage& peer) {
-  Stream* stream = TcpStream::adopt(ctx.loop, ctx.blocks, fd);
+  TcpStream* stream = TcpStream::adopt(ctx.loop, ctx.blocks, fd);
   if (!stream) {
     ::close(fd);
     return;
   }
+  stream->use_bulk_blocks(&ctx.bulk_blocks);  // uploads
   auto* c = new ClientConnection(ctx, stream);
   peer_address(peer, c->client_ip_, sizeof c->client_ip_);
   c->next = ctx.clients;

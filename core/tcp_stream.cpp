@@ -70,7 +70,8 @@ void TcpStream::read_stop() {
 
 void TcpStream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
   auto* s = static_cast<TcpStream*>(handle->data);
-  s->reading_block_ = s->pool_.acquire();
+  BlockPool& pool = s->bulk_pool_ && s->last_read_filled_ ? *s->bulk_pool_ : s->pool_;
+  s->reading_block_ = pool.acquire();
   buf->base = s->reading_block_->data();
   buf->len = s->reading_block_->size;
 }
@@ -79,6 +80,7 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
   auto* s = static_cast<TcpStream*>(stream->data);
   Block* block = s->reading_block_;
   s->reading_block_ = nullptr;
+  s->last_read_filled_ = block && nread == static_cast<ssize_t>(block->size);
   if (nread > 0 && s->handler_) {
     s->handler_->on_read(block, block->data(), static_cast<size_t>(nread));
   } else if (nread < 0 && s->handler_) {

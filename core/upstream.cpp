@@ -22,12 +22,14 @@ UpstreamConnection* UpstreamConnection::open(WorkerContext& ctx, std::string_vie
                                              uint64_t key_hash, const sockaddr* address,
                                              UpstreamUser* user, int* error) {
   auto* conn = new UpstreamConnection(ctx, key, key_hash);
-  conn->stream_ = TcpStream::connect(ctx.loop, ctx.blocks, address, &UpstreamConnection::on_connect,
-                                     conn, error);
-  if (!conn->stream_) {
+  TcpStream* tcp = TcpStream::connect(ctx.loop, ctx.blocks, address,
+                                      &UpstreamConnection::on_connect, conn, error);
+  if (!tcp) {
     conn->destroy();
     return nullptr;
   }
+  tcp->use_bulk_blocks(&ctx.bulk_blocks);
+  conn->stream_ = tcp;
   conn->stream_->set_handler(conn);
   conn->user_ = user;
   return conn;

@@ -41,6 +41,7 @@ struct WorkerContext {
 
   uv_loop_t* loop;
   BlockPool blocks;
+  BlockPool bulk_blocks{256 * 1024, 16};  // for bodies that arrive faster than a block a read
   HeadPool heads;
   UpstreamPool upstreams;
   Generation* current = nullptr;
