@@ -472,8 +472,8 @@ def service(name: str, health: HealthSwitch | None = None, *, health_path: str =
 
 
 class BoundBackend(Backend):
-    """A Backend listening on a chosen host and port: 127.0.0.x (all loopback on Linux), and
-    port 0 for one the kernel picks or the port of a stopped Backend to take its place."""
+    """A Backend listening on a chosen host and port: 127.0.0.x (all loopback on Linux) or ::1,
+    and port 0 for one the kernel picks or the port of a stopped Backend to take its place."""
 
     def __init__(self, handler=None, *, host: str = HOST, port: int = 0, strict: bool = True,
                  io_timeout: float = 30.0):
@@ -488,14 +488,14 @@ class BoundBackend(Backend):
         self._socks = set()
         self._threads = []
         self._stopping = threading.Event()
-        self._listener = socket.socket()
+        self._listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._bind(host, port)
         self._listener.listen(1024)
         self._listener.settimeout(0.1)
         self.host = host
         self.port = self._listener.getsockname()[1]
-        self.address = f"{host}:{self.port}"
+        self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self._accepter = threading.Thread(target=self._accept_loop, daemon=True,
                                           name=f"backend-{host}-{self.port}")
         self._accepter.start()

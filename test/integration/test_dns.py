@@ -2,10 +2,10 @@
 that appear join (after a good check when there are health checks), addresses that disappear
 drain, and a resolver that fails leaves the last good set serving.
 
-A small DNS server here answers for the test: A records from a table the test changes, empty
-answers for AAAA, NXDOMAIN for names it does not know, and on demand silence or SERVFAIL.
-Every backend behind a name shares one port, so they listen on 127.0.0.2, 127.0.0.3, ...
-(all loopback on Linux), each on its own address and the same port."""
+A small DNS server here answers for the test: A and AAAA records from a table the test changes,
+NXDOMAIN for names it does not know, and on demand silence or SERVFAIL. Every backend behind a
+name shares one port, so they listen on 127.0.0.2, 127.0.0.3, ... (all loopback on Linux) or ::1,
+each on its own address and the same port."""
 
 import collections
 import re
@@ -22,8 +22,9 @@ NAME = "app.test"
 
 class DnsServer:
     """A UDP DNS server on 127.0.0.1 (port from the kernel). .table maps a lowercase name to
-    its IPv4 addresses; .mode is "answer", "silent" (queries go unanswered) or "servfail".
-    .queries records (time, name, type) of every query received."""
+    its addresses (IPv4 ones answer A queries, IPv6 ones AAAA queries); .mode is "answer",
+    "silent" (queries go unanswered) or "servfail". .queries records (time, name, type) of
+    every query received."""
 
     A, AAAA = 1, 28
 
@@ -102,22 +103,29 @@ class DnsServer:
             rcode = 3  # NXDOMAIN
         elif qtype == self.A:
             for address in addresses:
-                # name: pointer to the question's name; type A, class IN, TTL 1 s, 4 bytes
-                answers.append(struct.pack(">HHHIH", 0xC00C, 1, 1, 1, 4) +
-                               socket.inet_aton(address))
+                if ":" not in address:
+                    # name: pointer to the question's name; type A, class IN, TTL 1 s, 4 bytes
+                    answers.append(struct.pack(">HHHIH", 0xC00C, 1, 1, 1, 4) +
+                                   socket.inet_aton(address))
+        elif qtype == self.AAAA:
+            for address in addresses:
+                if ":" in address:
+                    # as for A, but type AAAA and 16 bytes
+                    answers.append(struct.pack(">HHHIH", 0xC00C, self.AAAA, 1, 1, 16) +
+                                   socket.inet_pton(socket.AF_INET6, address))
         reply_flags = 0x8000 | 0x0400 | (flags & 0x0100) | 0x0080 | rcode  # QR AA RD RA
         header = struct.pack(">HHHHHH", query_id, reply_flags, 1, len(answers), 0, 0)
         return header + question + b"".join(answers)
 
 
 def same_port_backends(hosts, handlers):
-    """One BoundBackend per host (127.0.0.x), all on one port."""
+    """One BoundBackend per host (127.0.0.x or ::1), all on one port."""
     for _ in range(20):
         first = BoundBackend(handlers[0], host=hosts[0])
         backends = [first]
         try:
             for host, handler in zip(hosts[1:], handlers[1:]):
-                probe = socket.socket()
+                probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
                 try:
                     probe.bind((host, first.port))  # free there too? (a BoundBackend would wait)
                 finally:
@@ -161,6 +169,20 @@ def test_traffic_reaches_every_address_the_name_resolves_to():
     assert min(counts.values()) >= 5, f"answers: {dict(counts)}"
     assert f"{NAME}:{two.port}" in log and "127.0.0.3" in log, \
         f"the log does not show the resolved set:\n{log}"
+
+
+def test_traffic_reaches_both_the_a_and_the_aaaa_address_of_the_name():
+    four, six = same_port_backends(["127.0.0.1", "::1"], [service("four"), service("six")])
+    with DnsServer({NAME: ["127.0.0.1", "::1"]}) as dns, four, six, \
+            Sluice(dns_config(dns, four.port)) as proxy:
+        wait_serving(proxy)
+        counts = collections.Counter(bodies(proxy, 20))
+        aaaa_queries = len(dns.queries_since(0.0, DnsServer.AAAA))
+        log = proxy.log_text()
+    assert aaaa_queries >= 1, "sluice sent no AAAA query for the name"
+    assert set(counts) == {"four", "six"}, f"answers: {dict(counts)}"
+    assert min(counts.values()) >= 5, f"answers: {dict(counts)}"
+    assert f"[::1]:{six.port}" in log, f"the log does not show the IPv6 address:\n{log}"
 
 
 def test_address_added_to_the_name_gets_traffic_within_a_few_seconds():
