@@ -33,6 +33,26 @@ struct BackendState {
   uint32_t check_failures = 0;
 };
 
+// The HealthView seam: what a policy may read of a backend's live state. Read-only, so only
+// health/ (and the proxy's in-flight bookkeeping) change it; every read is one relaxed load.
+class HealthView {
+ public:
+  explicit HealthView(const BackendState& state) : state_(state) {}
+  bool usable() const {
+    return state_.up.load(std::memory_order_relaxed) &&
+           !state_.ejected.load(std::memory_order_relaxed);
+  }
+  // In-flight requests summed over all workers; never negative (counts race a little).
+  int64_t active() const {
+    const int32_t n = state_.active.load(std::memory_order_relaxed);
+    return n > 0 ? n : 0;
+  }
+  uint64_t up_since_ms() const { return state_.up_since_ms.load(std::memory_order_relaxed); }
+
+ private:
+  const BackendState& state_;
+};
+
 struct Backend {
   std::string address;        // "host:port" as configured, for logs and errors
   uint64_t address_hash = 0;  // hash_key(address): finds the backend's idle connections fast
@@ -43,10 +63,8 @@ struct Backend {
   bool from_dns = false;
   std::shared_ptr<BackendState> state = std::make_shared<BackendState>();
 
-  bool up() const {
-    return state->up.load(std::memory_order_relaxed) &&
-           !state->ejected.load(std::memory_order_relaxed);
-  }
+  HealthView health() const { return HealthView(*state); }
+  bool up() const { return health().usable(); }
 };
 
 // A named set of backends with the policy that spreads requests over them.

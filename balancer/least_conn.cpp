@@ -31,7 +31,7 @@ class LeastConn final : public Policy {
     int best = -1;
     for (int i : candidates) {
       const Backend& backend = pool_.backends[i];
-      active_[i] = std::max<int64_t>(0, backend.state->active.load(std::memory_order_relaxed));
+      active_[i] = backend.health().active();
       weight_[i] = std::max<int64_t>(1, effective_weight(pool_, backend, request.now_ms));
       if (best < 0 || active_[i] * weight_[best] < active_[best] * weight_[i]) best = i;
     }

@@ -1,4 +1,5 @@
-// The Policy seam: given a request's key and the live health view, pick a backend.
+// The Policy seam: given a request's key and the live health view (Backend::health(), read-only),
+// pick a backend.
 // A policy type registers itself by name with one line in registry.cpp. Per snapshot it may
 // prepare an immutable PolicyTable shared by every worker (a Maglev lookup table); each worker
 // then makes its own Policy instance, so a pick never locks.

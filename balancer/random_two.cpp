@@ -71,10 +71,7 @@ class RandomTwo final : public Policy {
     return weight > 0 ? weight : 1;
   }
 
-  int64_t active_of(int i) const {
-    const int64_t active = pool_.backends[i].state->active.load(std::memory_order_relaxed);
-    return active > 0 ? active : 0;
-  }
+  int64_t active_of(int i) const { return pool_.backends[i].health().active(); }
 
   // One candidate drawn in proportion to weight_, leaving out `excluded` (whose weight `total`
   // no longer includes).

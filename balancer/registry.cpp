@@ -37,7 +37,7 @@ std::vector<std::string_view> policy_names() {
 
 uint32_t effective_weight(const Pool& pool, const Backend& backend, uint64_t now_ms) {
   if (pool.slow_start_ms == 0) return backend.weight;
-  const uint64_t since = backend.state->up_since_ms.load(std::memory_order_relaxed);
+  const uint64_t since = backend.health().up_since_ms();
   if (since == 0 || now_ms >= since + pool.slow_start_ms) return backend.weight;
   const uint64_t elapsed = now_ms > since ? now_ms - since : 0;
   const uint64_t ramped = backend.weight * (100 + 900 * elapsed / pool.slow_start_ms) / 1000;
