@@ -3,8 +3,10 @@ still served."""
 
 import itertools
 import time
+import zlib
 
-from harness import Backend, Sluice, UnansweredPort, assert_status, hang, ok, proxy_config
+from harness import (Backend, MiB, Sluice, UnansweredPort, assert_status, hang, ok, pattern_crc,
+                     proxy_config, stream)
 
 
 def test_backend_that_never_responds_gives_504():
@@ -61,3 +63,40 @@ def test_idle_keepalive_client_is_closed_after_client_idle_ms():
         idle = time.monotonic() - idle_since
     assert closed, "idle keep-alive connection still open after 4 s (client_idle_ms 1000)"
     assert 0.5 <= idle < 3, f"closed after {idle:.1f} s idle with client_idle_ms 1000"
+
+
+def test_client_pausing_longer_than_upstream_response_ms_still_gets_the_whole_response():
+    # While a slow client holds the backend's reads stopped, the backend is not silent: the
+    # backend's timeout must not run, the client's own (client_send_ms) does instead.
+    total = 32 * MiB
+    timeouts = {"upstream_response_ms": 500, "client_send_ms": 5000}
+    with Backend(stream(total)) as backend, \
+            Sluice(proxy_config(backend, timeouts=timeouts)) as proxy, \
+            proxy.client(timeout=10) as client:
+        client.request("GET", "/big")
+        assert_status(client.read_head(), 200)
+        time.sleep(1.5)  # three times upstream_response_ms without reading
+        remaining, crc = total, 0
+        while remaining:
+            data = client.recv_some(min(remaining, MiB))
+            assert data, f"connection closed with {remaining} of {total} bytes to go"
+            remaining -= len(data)
+            crc = zlib.crc32(data, crc)
+    assert crc == pattern_crc(total), "body corrupted on the way"
+
+
+def test_client_that_stops_reading_is_disconnected_after_client_send_ms():
+    total = 64 * MiB
+    with Backend(stream(total)) as backend, \
+            Sluice(proxy_config(backend, timeouts={"client_send_ms": 1000})) as proxy, \
+            proxy.client(timeout=10) as client:
+        client.request("GET", "/big")
+        assert_status(client.read_head(), 200)
+        deadline = time.monotonic() + 8
+        while "took no response bytes in time" not in proxy.log_text():
+            assert time.monotonic() < deadline, \
+                f"no disconnect 8 s after the client stopped reading:\n{proxy.log_tail()}"
+            time.sleep(0.1)
+        assert client.wait_closed(5), "the connection stayed open after the disconnect was logged"
+    assert backend.wait_event(("peer_closed", "send_failed"), 5), \
+        "the backend went on sending after the client was disconnected"
