@@ -157,6 +157,19 @@ TEST_CASE("malformed framing is answered with 400") {
   }
 }
 
+TEST_CASE("an obs-fold whose leading whitespace starts the next read is answered with 400") {
+  // The first read ends a header line, the second begins with the fold's SP or HT: no single
+  // read shows "\r\n " and llhttp would join the lines, so the line start must carry over.
+  const std::string first = "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n";
+  for (const char* second : {" b\r\n\r\n", "\tb\r\n\r\n"}) {
+    const std::string text = first + second;
+    INFO(text);
+    Parsed p = parse(text, first.size());
+    CHECK(p.status == 400);
+    CHECK(p.events == std::vector<ParseEvent>{ParseEvent::kError});
+  }
+}
+
 TEST_CASE("a NUL byte inside a header value is answered with 400") {
   const std::string text("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 35);
   CHECK(parse(text).status == 400);
