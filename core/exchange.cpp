@@ -34,6 +34,7 @@ void ClientConnection::start_exchange() {
   request_done_ = body_sent_ = response_started_ = local_response_ = false;
   interim_ = tunnel_pending_ = dechunk_ = stale_retried_ = false;
   attempts_ = 0;
+  body_unsent_seen_ = 0;
   tried_.clear();
   backend_ = -1;
   keep_alive_ = keep_alive_ && request_->keep_alive && !ctx_.draining;
@@ -147,6 +148,7 @@ void ClientConnection::forward_request_body(Block* block, const char* data, size
   if (upstream_ && upstream_->connected() && backlog_.empty()) {
     body_sent_ = true;
     if (upstream_->stream().write(&s, 1) != 0) return;  // the error arrives as on_upstream_error
+    upstream_->deadline().set(timeouts().upstream_response_ms);  // the body moves: no silence
     if (upstream_->stream().queued_bytes() > kHighWater) {
       client_->read_stop();
       upstream_->stream().notify_drained();
@@ -331,6 +333,8 @@ void ClientConnection::on_upstream_error(int uv_error) {
 }
 
 void ClientConnection::on_upstream_drained() {
+  if (phase_ == Phase::kExchange && !request_done_)  // the backend took the queued body
+    upstream_->deadline().set(timeouts().upstream_response_ms);
   if (phase_ == Phase::kTunnel || (phase_ == Phase::kExchange && !request_done_)) {
     if (!pending_.block) client_->read_start();
   }
@@ -338,6 +342,15 @@ void ClientConnection::on_upstream_drained() {
 
 void ClientConnection::on_upstream_timeout() {
   if (phase_ == Phase::kTunnel) return destroy();
+  if (upstream_->connected() && !response_started_) {
+    // A backend still taking the request body is not silent, even once all of it left here.
+    const size_t unsent = upstream_->stream().unsent_bytes();
+    if (unsent == 0 && !request_done_) return reject(408, "the request body stopped arriving");
+    if (unsent > 0 && unsent != body_unsent_seen_) {
+      body_unsent_seen_ = unsent;
+      return upstream_->deadline().set(timeouts().upstream_response_ms);
+    }
+  }
   report_backend(false, upstream_->connected() ? "no answer in time" : "connect timed out");
   if (!upstream_->connected())
     return upstream_failed(504, "timed out connecting to the backend", Retry::kOtherBackend);

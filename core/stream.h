@@ -32,6 +32,9 @@ class Stream {
   // Queues slices in order; the stream takes its own references. Returns 0 or a uv error.
   virtual int write(const Slice* slices, size_t count) = 0;
   virtual size_t queued_bytes() const = 0;
+  // Bytes written but not yet taken by the peer: queued here or still in the kernel's send
+  // buffer. A system call: for deadlines, not for every write.
+  virtual size_t unsent_bytes() const = 0;
   // Asks for one on_drained() call once every queued byte has been written.
   virtual void notify_drained() = 0;
   // Sends small writes at once instead of coalescing them (Nagle off). Connections that carry

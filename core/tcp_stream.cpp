@@ -2,6 +2,9 @@
 // case: one writev system call, no request object); only what the kernel refuses is queued.
 #include "core/tcp_stream.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <new>
 
 namespace sluice::core {
@@ -175,6 +178,15 @@ void TcpStream::send_immediately() {
 
 size_t TcpStream::queued_bytes() const {
   return tcp_.write_queue_size;
+}
+
+size_t TcpStream::unsent_bytes() const {
+  uv_os_fd_t fd;
+  int in_kernel = 0;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0 ||
+      ioctl(fd, SIOCOUTQ, &in_kernel) != 0 || in_kernel < 0)
+    in_kernel = 0;
+  return tcp_.write_queue_size + static_cast<size_t>(in_kernel);
 }
 
 void TcpStream::shutdown_write() {

@@ -26,6 +26,7 @@ class TcpStream final : public Stream {
   bool reading() const override { return reading_; }
   int write(const Slice* slices, size_t count) override;
   size_t queued_bytes() const override;
+  size_t unsent_bytes() const override;
   void notify_drained() override { want_drained_ = true; }
   void send_immediately() override;
   void shutdown_write() override;

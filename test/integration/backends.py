@@ -386,13 +386,17 @@ def upgrade_echo(greeting: bytes = b""):
     return handler
 
 
-def count_upload():
-    """Reads the body without keeping it; answers JSON {"bytes": n, "crc32": c}."""
+def count_upload(*, rate: float | None = None, piece: int = MiB):
+    """Reads the body without keeping it, in reads of at most `piece` bytes and, with `rate`,
+    at most `rate` bytes/s (sleeping between reads); answers JSON {"bytes": n, "crc32": c}."""
     def handler(ex: Exchange):
         count, crc = 0, 0
-        for data in ex.body_pieces(MiB):
+        started = time.monotonic()
+        for data in ex.body_pieces(piece):
             count += len(data)
             crc = zlib.crc32(data, crc)
+            if rate and (ahead := count / rate - (time.monotonic() - started)) > 0:
+                time.sleep(ahead)
         ex.respond(200, json.dumps({"bytes": count, "crc32": crc}).encode(),
                    [("Content-Type", "application/json")])
     return handler

@@ -199,6 +199,35 @@ def test_backend_answering_5xx_is_ejected_after_failures_then_let_back_in():
         "one failure on probation should eject it again for twice as long"
 
 
+def test_backend_refusing_connections_is_ejected_and_not_tried_again():
+    # No retries: every connect to the closed port then shows as a 502 and a log line.
+    passive = {"failures": 2, "ejection_ms": 60000, "max_ejection_ms": 60000}
+    settings = {"passive": passive, "retries": 0}
+    with ClosedPort() as dead, Backend(service("alive")) as alive, \
+            Sluice(proxy_config(dead, alive, workers=1, upstream=settings)) as proxy:
+        statuses = []
+        for i in range(8):
+            statuses.append(proxy.get(f"/warm/{i}").status)
+            if wait_for_log(proxy, r"ejected", 0):
+                break
+        matches = wait_for_log(proxy, rf"backend {re.escape(dead.address)} ejected for (\d+) ms "
+                                      rf"after (\d+) failures in a row \(last: ([^)]*)\)", 1.0)
+        assert matches, f"no ejection line after {statuses.count(502)} 502s: {statuses}"
+        alive_at_ejection = served(alive)
+        after = bodies_and_statuses(proxy, 20)
+        time.sleep(0.2)
+        log = proxy.log_text()
+    # Each failed connect logs its 502 (the one that ejects, just after the ejection line).
+    tries = re.findall(rf"backend {re.escape(dead.address)}: 502 .*", log)
+    assert matches[0].group(1) == "60000" and matches[0].group(2) == "2", matches[0].group(0)
+    assert "refused" in matches[0].group(3), f"ejection reason: {matches[0].group(0)}"
+    assert statuses.count(502) == 2, f"ejected after {statuses.count(502)} connect failures"
+    assert after == [(200, "alive")] * 20, f"while ejected: {after}"
+    assert served(alive) - alive_at_ejection == 20
+    assert len(tries) == 2, \
+        f"the closed port was tried {len(tries) - 2} times after its ejection: {tries[2:5]}"
+
+
 def bodies_and_statuses(proxy, count):
     out = []
     for i in range(count):

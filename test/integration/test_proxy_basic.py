@@ -172,6 +172,28 @@ def test_expect_100_continue_gets_interim_response_before_body():
     assert final.body == b"hello world"
 
 
+def test_expect_100_continue_answered_with_a_final_status_reaches_the_client_then_closes():
+    def refuse_expectation(ex):
+        ex.respond(417, b"no uploads here")  # no 100, and the body is never read
+        ex.wait_closed(5.0)
+        ex.close()
+
+    with Backend(refuse_expectation) as backend, Sluice(proxy_config(backend)) as proxy, \
+            proxy.client() as client:
+        started = time.monotonic()
+        client.request("POST", "/upload", [("Content-Length", "11"), ("Expect", "100-continue")])
+        response = client.read_response()  # the body is never sent
+        elapsed = time.monotonic() - started
+        closed = client.wait_closed(3.0)
+    assert_status(response, 417)
+    assert response.body == b"no uploads here"
+    assert elapsed < 2, f"the 417 took {elapsed:.1f} s"
+    # The request body never came, so no next request can be found on this connection.
+    assert "close" in response.tokens("connection"), \
+        f"417 without Connection: close for a request whose body never came:\n{response.describe()}"
+    assert closed, "connection left open 3 s after a 417 to a request whose body never came"
+
+
 def test_upgrade_tunnels_bytes_both_ways():
     greeting = b"hello from the backend"
     headers = [("Connection", "Upgrade"), ("Upgrade", "websocket"),

@@ -78,6 +78,31 @@ def test_large_upload_is_streamed_intact():
         f"sluice RSS grew by {rss.growth() / MiB:.1f} MiB relaying an upload"
 
 
+def test_large_upload_to_slow_reading_backend_keeps_memory_bounded():
+    # 8 s of slow reading: under the 10 s upstream_response_ms, which runs meanwhile.
+    total, rate = 64 * MiB, 8 * MiB
+    with Backend(count_upload(rate=rate, piece=64 * 1024)) as backend, \
+            Sluice(proxy_config(backend)) as proxy:
+        assert_status(proxy.get("/warm-up"), 200)
+        rss = PeakRss(proxy.pid)
+        with proxy.client(timeout=30) as client:
+            started = time.monotonic()
+            client.send(request_bytes("POST", "/upload", [("Content-Length", str(total))]))
+            crc = 0
+            for data in pattern_stream(total, 256 * 1024):
+                client.send(data)
+                crc = zlib.crc32(data, crc)
+                rss.sample()
+            sent_after = time.monotonic() - started
+            response = client.read_final_response()
+            rss.sample()
+    assert_status(response, 200)
+    assert json.loads(response.body) == {"bytes": total, "crc32": crc}
+    assert rss.growth() < RSS_GROWTH_LIMIT, \
+        (f"sluice RSS grew by {rss.growth() / MiB:.1f} MiB relaying an upload to a backend "
+         f"reading {rate / MiB:.0f} MiB/s (the client had sent it all after {sent_after:.1f} s)")
+
+
 def test_thousand_concurrent_keepalive_clients_are_all_served():
     clients, requests_each = 1000, 2
     harness.raise_fd_limit(3 * clients + 500)

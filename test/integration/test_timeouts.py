@@ -2,11 +2,13 @@
 still served."""
 
 import itertools
+import socket
+import json
 import time
 import zlib
 
-from harness import (Backend, MiB, Sluice, UnansweredPort, assert_status, hang, ok, pattern_crc,
-                     proxy_config, stream)
+from harness import (Backend, MiB, Sluice, UnansweredPort, assert_status, count_upload, hang, ok,
+                     pattern_crc, pattern_stream, proxy_config, request_bytes, stream)
 
 
 def test_backend_that_never_responds_gives_504():
@@ -17,6 +19,34 @@ def test_backend_that_never_responds_gives_504():
         elapsed = time.monotonic() - started
     assert_status(response, 504)
     assert 0.8 <= elapsed < 3, f"504 after {elapsed:.1f} s with upstream_response_ms 1000"
+
+
+def test_backend_still_taking_the_request_body_gets_no_504_from_upstream_response_ms():
+    # 3 s of steady reading, three times upstream_response_ms. The backend keeps a small receive
+    # buffer, as a busy one does, so the body waits in Sluice, where its progress shows, rather
+    # than in kernel buffers, where no proxy can see it being read.
+    total, rate = 6 * MiB, 2 * MiB
+    reader = count_upload(rate=rate, piece=64 * 1024)
+
+    def slow_reader(ex):
+        ex.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        reader(ex)
+
+    with Backend(slow_reader) as backend, \
+            Sluice(proxy_config(backend, timeouts={"upstream_response_ms": 1000})) as proxy, \
+            proxy.client(timeout=10) as client:
+        started = time.monotonic()
+        client.send(request_bytes("POST", "/upload", [("Content-Length", str(total))]))
+        crc = 0
+        for data in pattern_stream(total, 256 * 1024):
+            client.send(data, tolerate_close=True)
+            crc = zlib.crc32(data, crc)
+        response = client.read_final_response()
+        elapsed = time.monotonic() - started
+    assert response.status != 504, \
+        f"504 after {elapsed:.1f} s while the backend was still reading the body at 2 MiB/s"
+    assert_status(response, 200)
+    assert json.loads(response.body) == {"bytes": total, "crc32": crc}
 
 
 def test_backend_that_never_completes_the_handshake_gives_504_after_upstream_connect_ms():
@@ -100,3 +130,17 @@ def test_client_that_stops_reading_is_disconnected_after_client_send_ms():
         assert client.wait_closed(5), "the connection stayed open after the disconnect was logged"
     assert backend.wait_event(("peer_closed", "send_failed"), 5), \
         "the backend went on sending after the client was disconnected"
+
+
+def test_client_whose_request_body_stops_arriving_gets_408():
+    with Backend(count_upload()) as backend, \
+            Sluice(proxy_config(backend, timeouts={"upstream_response_ms": 500})) as proxy, \
+            proxy.client(timeout=5) as client:
+        started = time.monotonic()
+        client.send(request_bytes("POST", "/upload", [("Content-Length", "1000")]) + b"x" * 10)
+        response = client.read_final_response()
+        elapsed = time.monotonic() - started
+    assert_status(response, 408)
+    assert 0.4 <= elapsed < 2, f"408 after {elapsed:.2f} s with upstream_response_ms 500"
+    assert "the request body stopped arriving" in proxy.log_text()
+    assert "504" not in proxy.log_text(), "the client's silence was blamed on the backend"
