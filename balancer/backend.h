@@ -34,7 +34,7 @@ struct BackendState {
 };
 
 // The HealthView seam: what a policy may read of a backend's live state. Read-only, so only
-// health/ (and the proxy's in-flight bookkeeping) change it; every read is one relaxed load.
+// health/ (and the proxy's in-flight bookkeeping) change it; reads are relaxed loads.
 class HealthView {
  public:
   explicit HealthView(const BackendState& state) : state_(state) {}

@@ -28,6 +28,7 @@ class TriedBackends {
     return false;
   }
   bool empty() const { return count_ == 0; }
+  int last() const { return count_ > 0 ? tried_[count_ - 1] : -1; }
 
  private:
   int tried_[kMax] = {};

@@ -73,9 +73,11 @@ int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request) {
       if (!tried || !tried->contains(static_cast<int>(i)))
         candidates.push_back(static_cast<int>(i));
     }
-    if (usable > 0 && candidates.empty()) {  // every usable one was tried: try them again
+    if (usable > 0 && candidates.empty()) {
+      // Every usable one was tried: try them again, but not the one that just failed.
       for (size_t i = 0; i < pool.backends.size(); ++i)
-        if (pool.backends[i].backup == backup && pool.backends[i].up())
+        if (pool.backends[i].backup == backup && pool.backends[i].up() &&
+            (usable == 1 || static_cast<int>(i) != tried->last()))
           candidates.push_back(static_cast<int>(i));
     }
     if (!candidates.empty()) return policy.pick(request, candidates);

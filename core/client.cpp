@@ -124,6 +124,10 @@ void ClientConnection::stash(Block* block, const char* data, size_t length) {
     std::memcpy(merged->data() + pending_.length, data, length);
     block_unref(pending_.block);
     pending_ = Slice{merged, merged->data(), pending_.length + length};
+  } else if (block->size > ctx_.blocks.block_size()) {  // do not pin a bulk block for a tail
+    Block* copy = ctx_.blocks.acquire(length);
+    std::memcpy(copy->data(), data, length);
+    pending_ = Slice{copy, copy->data(), length};
   } else {
     block_ref(block);
     pending_ = Slice{block, data, length};
@@ -254,10 +258,17 @@ void ClientConnection::on_deadline(void* self) {
     case Wait::kIdle:
       if (c->phase_ == Phase::kWaiting) c->destroy();
       return;
-    case Wait::kSend:
+    case Wait::kSend: {
       if (c->phase_ != Phase::kExchange) return;
+      // Kernel buffers included: a slow reader's progress shows there long before in our queue.
+      const size_t unsent = c->client_->unsent_bytes();
+      if (unsent != c->send_unsent_seen_) {  // the client took some bytes since the last look
+        c->send_unsent_seen_ = unsent;
+        return c->deadline_.set(c->timeouts().client_send_ms);
+      }
       log(LogLevel::kInfo, "client %s: took no response bytes in time", c->client_ip_);
       return c->abort();
+    }
     case Wait::kLinger:
       return c->destroy();
     case Wait::kNone:

@@ -105,6 +105,7 @@ class ClientConnection final : public StreamHandler, public UpstreamUser {
   balancer::BackendState* counted_ = nullptr;  // the backend whose in-flight count we raised
   balancer::TriedBackends tried_;              // a retry moves on to a backend not tried yet
   size_t body_unsent_seen_ = 0;  // request bytes the backend had not taken at its last deadline
+  size_t send_unsent_seen_ = 0;  // bytes a slow client had not taken at its last deadline
   uint8_t attempts_ = 0;
 
   Phase phase_ = Phase::kWaiting;

@@ -53,6 +53,7 @@ void ClientConnection::start_exchange() {
 void ClientConnection::respond_locally(int status, const char* detail, int retry_after_s) {
   // With the request body still arriving there is no safe place for the next request to start.
   if (!request_done_ && request_->framing != Framing::kNone) keep_alive_ = false;
+  if (request_->upgrade) parser_.decline_upgrade();  // no switch: the next bytes are HTTP again
   release_upstream(false);
   send_local(status, detail, retry_after_s);
   response_started_ = true;
@@ -148,7 +149,8 @@ void ClientConnection::forward_request_body(Block* block, const char* data, size
   if (upstream_ && upstream_->connected() && backlog_.empty()) {
     body_sent_ = true;
     if (upstream_->stream().write(&s, 1) != 0) return;  // the error arrives as on_upstream_error
-    upstream_->deadline().set(timeouts().upstream_response_ms);  // the body moves: no silence
+    if (wait_ != Wait::kSend)  // the body moves, so the backend is not silent
+      upstream_->deadline().set(timeouts().upstream_response_ms);
     if (upstream_->stream().queued_bytes() > kHighWater) {
       client_->read_stop();
       upstream_->stream().notify_drained();
@@ -163,6 +165,8 @@ void ClientConnection::forward_request_body(Block* block, const char* data, size
 }
 
 void ClientConnection::on_upstream_read(Block* block, const char* data, size_t length) {
+  // The exchange may end in this event and a pipelined one start on another connection.
+  UpstreamConnection* const reading = upstream_;
   if (phase_ == Phase::kTunnel) {
     Slice s{block, data, length};
     write_client(&s, 1);
@@ -177,10 +181,11 @@ void ClientConnection::on_upstream_read(Block* block, const char* data, size_t l
   if (!closed_ && response_started_ && (phase_ == Phase::kExchange || phase_ == Phase::kTunnel))
     client_->send_immediately();
   // Backpressure: a client that reads slowly stops the reads from its backend until it drains.
-  if (!closed_ && upstream_ && client_->queued_bytes() > kHighWater) {
+  if (!closed_ && upstream_ && upstream_ == reading && client_->queued_bytes() > kHighWater) {
     upstream_->stream().read_stop();
     if (phase_ == Phase::kExchange) {  // the backend is not silent: the client is slow
       upstream_->deadline().clear();
+      send_unsent_seen_ = client_->unsent_bytes();
       wait_for(Wait::kSend, timeouts().client_send_ms);
     }
     client_->notify_drained();
@@ -345,7 +350,10 @@ void ClientConnection::on_upstream_timeout() {
   if (upstream_->connected() && !response_started_) {
     // A backend still taking the request body is not silent, even once all of it left here.
     const size_t unsent = upstream_->stream().unsent_bytes();
-    if (unsent == 0 && !request_done_) return reject(408, "the request body stopped arriving");
+    // A client that asked for 100-continue waits for the backend before sending its body.
+    const bool waits_for_100 = request_->expect_continue && !body_sent_;
+    if (unsent == 0 && !request_done_ && !waits_for_100)
+      return reject(408, "the request body stopped arriving");
     if (unsent > 0 && unsent != body_unsent_seen_) {
       body_unsent_seen_ = unsent;
       return upstream_->deadline().set(timeouts().upstream_response_ms);

@@ -63,6 +63,10 @@ bool is_hop_by_hop(const MessageHead& head, size_t i) {
     case FieldKind::kTrailer:
     case FieldKind::kUpgrade:
       return true;
+    case FieldKind::kHost:  // framing and routing fields stay, whatever Connection names
+    case FieldKind::kContentLength:
+    case FieldKind::kTransferEncoding:
+      return false;
     default:
       return head.connection_names_fields() && named_in_connection(head, head.name(i));
   }

@@ -32,7 +32,8 @@ Slice write_error_response(BlockPool& pool, int status, std::string_view detail,
                            int retry_after_s = 0);
 
 // True when field `i` describes one connection and must not be forwarded (RFC 9110 7.6.1),
-// including every field named in the message's Connection header.
+// including every field named in the message's Connection header, except Host, Content-Length
+// and Transfer-Encoding: dropping those would change how the backend frames what follows.
 bool is_hop_by_hop(const MessageHead& head, size_t i);
 
 const char* status_reason(int status);

@@ -247,8 +247,8 @@ ParseStep HttpParser::failure(size_t consumed) {
   return {ParseEvent::kError, consumed};
 }
 
-// llhttp pauses for the upgrade only when it is next given bytes after the message's end, so
-// the decline may come before or after that pause.
+// llhttp pauses for the upgrade on the next execute() after the message's end, so the decline
+// may come before or after that pause.
 void HttpParser::decline_upgrade() {
   if (llhttp_get_errno(&llhttp_) == HPE_PAUSED_UPGRADE)
     llhttp_resume_after_upgrade(&llhttp_);

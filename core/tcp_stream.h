@@ -16,9 +16,9 @@ class TcpStream final : public Stream {
   static TcpStream* connect(uv_loop_t* loop, BlockPool& pool, const sockaddr* address,
                             ConnectCallback on_connected, void* context, int* error);
 
-  // Once a read fills a whole block, the next reads land in `bulk`'s larger blocks: a body in
-  // bulk then moves in a quarter of the reads, writes and peer wake-ups, while small messages
-  // keep using small blocks.
+  // After a read that fills its whole block, the next read lands in one of `bulk`'s larger
+  // blocks; a read that does not fill its block switches back. A body in bulk then moves in a
+  // quarter of the reads, writes and peer wake-ups, while small messages keep small blocks.
   void use_bulk_blocks(BlockPool* bulk) { bulk_pool_ = bulk; }
 
   void read_start() override;

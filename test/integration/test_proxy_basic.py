@@ -4,8 +4,8 @@ interim responses, upgrades and HTTP/1.0 clients."""
 import os
 import time
 
-from harness import (Backend, Sluice, assert_status, chunked, echo, echo_target, ok, proxy_config,
-                     request_bytes, upgrade_echo)
+from harness import (Backend, ClosedPort, Sluice, assert_status, chunked, echo, echo_target, hang,
+                     ok, proxy_config, request_bytes, upgrade_echo)
 
 
 def test_get_is_proxied_with_body_intact():
@@ -286,3 +286,28 @@ def test_chunked_upstream_response_reaches_http10_client_dechunked():
         assert "chunked" not in response.tokens("transfer-encoding"), response.describe()
         assert response.body == b"".join(pieces)
         assert client.wait_closed(2.0), "connection to an HTTP/1.0 client left open"
+
+
+def test_upgrade_request_answered_by_the_proxy_itself_leaves_the_connection_usable():
+    # No backend to switch protocols: Sluice answers 502 itself, and HTTP goes on.
+    headers = [("Connection", "Upgrade"), ("Upgrade", "websocket"),
+               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]
+    with ClosedPort() as closed, Sluice(proxy_config(closed)) as proxy, \
+            proxy.client(timeout=3.0) as client:
+        assert_status(client.exchange("GET", "/socket", headers), 502)
+        try:
+            after = client.exchange("GET", "/after")
+        except AssertionError as timeout:
+            raise AssertionError("after a local answer to an Upgrade request the connection did "
+                                 f"not answer a second request within 3 s ({timeout})") from None
+    assert_status(after, 502)
+
+
+def test_expect_100_continue_to_a_silent_backend_gets_504_not_408():
+    # The client waits for 100 Continue before sending its body: the silent one is the backend.
+    with Backend(hang()) as backend, \
+            Sluice(proxy_config(backend, timeouts={"upstream_response_ms": 500})) as proxy, \
+            proxy.client(timeout=5.0) as client:
+        client.request("POST", "/upload", [("Content-Length", "11"), ("Expect", "100-continue")])
+        response = client.read_response()
+    assert_status(response, 504)

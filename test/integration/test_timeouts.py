@@ -144,3 +144,25 @@ def test_client_whose_request_body_stops_arriving_gets_408():
     assert 0.4 <= elapsed < 2, f"408 after {elapsed:.2f} s with upstream_response_ms 500"
     assert "the request body stopped arriving" in proxy.log_text()
     assert "504" not in proxy.log_text(), "the client's silence was blamed on the backend"
+
+
+def test_client_reading_slowly_but_steadily_is_not_cut_off_by_client_send_ms():
+    # client_send_ms bounds a client's silence, not how long a slow client takes to drain what
+    # is queued for it (here many times client_send_ms).
+    total = 24 * MiB
+    with Backend(stream(total)) as backend, \
+            Sluice(proxy_config(backend, timeouts={"client_send_ms": 1500})) as proxy, \
+            proxy.client(timeout=10) as client:
+        client.request("GET", "/big")
+        assert_status(client.read_head(), 200)
+        started, remaining, crc = time.monotonic(), total, 0
+        while remaining:
+            slow = time.monotonic() - started < 4.0  # 320 KB/s: far slower than the backend
+            data = client.recv_some(min(remaining, 32 * 1024 if slow else MiB))
+            assert data, f"connection closed with {remaining} of {total} bytes to go"
+            remaining -= len(data)
+            crc = zlib.crc32(data, crc)
+            if slow:
+                time.sleep(0.1)
+    assert crc == pattern_crc(total), "body corrupted on the way"
+    assert "took no response bytes in time" not in proxy.log_text()
