@@ -1,7 +1,7 @@
 """Header rewriting: hop-by-hop headers stop at the proxy in both directions, forwarding
 headers are added, everything else passes through unchanged."""
 
-from harness import Backend, Sluice, assert_status, ok, proxy_config
+from harness import Backend, Sluice, assert_status, echo, ok, proxy_config
 
 
 def request_seen_by_backend(headers=(), **kw):
@@ -93,3 +93,18 @@ def test_backend_connection_close_does_not_close_the_client_connection():
             assert_status(response, 200)
             assert response.body == b"once"
     assert backend.connections == 3
+
+
+def test_connection_naming_content_length_cannot_smuggle_a_request():
+    # Were Content-Length dropped as "named in Connection", the backend would read the body,
+    # itself a request, as a second request on the pooled connection.
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: sluice.test\r\n\r\n"
+    with Backend(echo()) as backend, Sluice(proxy_config(backend)) as proxy, \
+            proxy.client() as client:
+        response = client.exchange("POST", "/upload", [
+            ("Connection", "content-length, transfer-encoding, host"),
+            ("Content-Length", str(len(smuggled)))], smuggled)
+        assert_status(client.exchange("GET", "/next"), 200)
+    assert_status(response, 200)
+    assert response.body == smuggled
+    assert [r.target for r in backend.requests] == ["/upload", "/next"], backend.targets()
