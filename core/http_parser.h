@@ -23,7 +23,8 @@ enum class ParseEvent : uint8_t {
   kNeedMore,  // every byte consumed; the message goes on
   kHead,      // the head is complete (bytes up to and including its blank line consumed)
   kEnd,       // the message is complete; bytes after it belong to the next message
-  kUpgrade,   // the message is complete and the rest of the connection is another protocol
+  kUpgrade,   // after the kEnd of a message that switches protocols (next execute, 0 bytes
+              // consumed): the rest of the connection is another protocol
   kError,     // malformed: error_status() says which answer a client gets
 };
 
