@@ -9,19 +9,12 @@
 
 #include "core/head_writer.h"
 #include "core/log.h"
+#include "core/peer_address.h"
 #include "core/tcp_stream.h"
 
 namespace sluice::core {
 namespace {
 constexpr uint32_t kLingerMs = 2000;  // how long a closing connection waits for the client's FIN
-
-void peer_address(const sockaddr_storage& ss, char* out, size_t size) {
-  std::strncpy(out, "unknown", size);
-  if (ss.ss_family == AF_INET)
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, out, size);
-  else if (ss.ss_family == AF_INET6)
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, out, size);
-}
 }  // namespace
 
 ClientConnection::ClientConnection(WorkerContext& ctx, Stream* stream)
@@ -29,6 +22,7 @@ ClientConnection::ClientConnection(WorkerContext& ctx, Stream* stream)
       client_(stream),
       parser_(HttpParser::Kind::kRequest, ctx.heads, ctx.current->limits) {
   deadline_.init(ctx.loop, &ClientConnection::on_deadline, this);
+  client_out_.reserve(4);  // a response head and body slices: one allocation, never regrown
 }
 
 void ClientConnection::accept(WorkerContext& ctx, int fd, const sockaddr_storage& peer) {

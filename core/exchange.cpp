@@ -130,14 +130,19 @@ void ClientConnection::on_upstream_connected(int status) {
 
 void ClientConnection::send_request_head() {
   if (request_->method == HTTP_HEAD) upstream_->parser().expect_no_body();
-  // Head and any body that waited for the connection leave in one writev.
-  std::vector<Slice>& out = backlog_;
-  block_ref(request_head_.block);
-  out.insert(out.begin(), request_head_);
-  const int r = upstream_->stream().write(out.data(), out.size());
-  body_sent_ = body_sent_ || out.size() > 1;
-  for (Slice& s : out) block_unref(s.block);
-  out.clear();
+  // Head and any body that waited for the connection leave in one writev. Without a body
+  // waiting (the common case) the head goes alone, and the backlog never allocates.
+  int r;
+  if (backlog_.empty()) {
+    r = upstream_->stream().write(&request_head_, 1);
+  } else {
+    block_ref(request_head_.block);
+    backlog_.insert(backlog_.begin(), request_head_);
+    r = upstream_->stream().write(backlog_.data(), backlog_.size());
+    body_sent_ = true;
+    for (Slice& s : backlog_) block_unref(s.block);
+    backlog_.clear();
+  }
   if (r != 0) return upstream_failed(502, uv_strerror(r), Retry::kFreshConnection);
   upstream_->deadline().set(timeouts().upstream_response_ms);
   if (!request_done_ && !pending_.block && phase_ == Phase::kExchange) client_->read_start();
