@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+import zlib
 from contextlib import contextmanager
 
 HOST = "127.0.0.1"
@@ -375,6 +376,24 @@ class Client:
     def recv_some(self, n: int = 65536) -> bytes:
         with _deadline("bytes", self.timeout, self.reader):
             return self.reader.some(n)
+
+    def recv_crc(self, total: int, *, slow_for: float = 0.0, slow_piece: int = 16 * 1024,
+                 pause: float = 0.0, each=None) -> int:
+        """Reads `total` body bytes and returns their CRC-32: for the first `slow_for` seconds in
+        pieces of at most `slow_piece` bytes with `pause` s after each, then up to 1 MiB at a
+        time. Calls `each()` after every piece; fails if the connection closes early."""
+        started, remaining, crc = time.monotonic(), total, 0
+        while remaining:
+            slow = time.monotonic() - started < slow_for
+            data = self.recv_some(min(remaining, slow_piece if slow else 1 << 20))
+            assert data, f"connection closed with {remaining} of {total} bytes to go"
+            remaining -= len(data)
+            crc = zlib.crc32(data, crc)
+            if each:
+                each()
+            if slow and pause:
+                time.sleep(pause)
+        return crc
 
     def wait_closed(self, timeout: float = 3.0) -> bool:
         """True once the server closes (FIN or reset) within `timeout`; bytes that arrive
