@@ -1,7 +1,7 @@
 // The checker owns one Probe per actively checked backend and re-plans them per snapshot.
 #include "health/checker.h"
 
-#include "core/log.h"
+#include "core/io/log.h"
 #include "health/passive.h"
 #include "health/probe.h"
 

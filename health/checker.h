@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "conf/snapshot.h"
-#include "core/buffer.h"
-#include "core/http_head.h"
+#include "core/io/buffer.h"
+#include "core/http/http_head.h"
 
 namespace sluice::health {
 

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <mutex>
 
-#include "core/log.h"
+#include "core/io/log.h"
 
 namespace sluice::health {
 

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "core/log.h"
+#include "core/io/log.h"
 
 namespace sluice::health {
 

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
-#include "core/log.h"
-#include "core/tcp_stream.h"
+#include "core/io/log.h"
+#include "core/io/tcp_stream.h"
 
 namespace sluice::health {
 

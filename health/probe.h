@@ -8,9 +8,9 @@
 #include <string>
 
 #include "conf/snapshot.h"
-#include "core/deadline.h"
-#include "core/http_parser.h"
-#include "core/stream.h"
+#include "core/io/deadline.h"
+#include "core/http/http_parser.h"
+#include "core/io/stream.h"
 
 namespace sluice::health {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/http_parser.h"
+#include "core/http/http_parser.h"
 
 using sluice::core::Framing;
 using sluice::core::HeadPool;

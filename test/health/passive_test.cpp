@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/log.h"
+#include "core/io/log.h"
 
 namespace sluice::health {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "conf/snapshot.h"
-#include "core/log.h"
+#include "core/io/log.h"
 #include "health/checker.h"
 #include "health/probe.h"
 

@@ -1,0 +1,164 @@
+// Head rewriting into pooled blocks.
+#include "core/http/head_writer.h"
+
+#include <llhttp.h>
+
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+namespace sluice::core {
+namespace {
+
+// Appends into a Block sized up front from the head it copies, so it never overflows.
+class HeadBuilder {
+ public:
+  HeadBuilder(BlockPool& pool, size_t capacity) : block_(pool.acquire(capacity)) {}
+  HeadBuilder& add(std::string_view s) {
+    std::memcpy(block_->data() + used_, s.data(), s.size());
+    used_ += s.size();
+    return *this;
+  }
+  HeadBuilder& add(uint64_t n) {
+    char digits[24];
+    auto r = std::to_chars(digits, digits + sizeof digits, n);
+    return add(std::string_view(digits, static_cast<size_t>(r.ptr - digits)));
+  }
+  HeadBuilder& field(std::string_view name, std::string_view value) {
+    return add(name).add(": ").add(value).add("\r\n");
+  }
+  Slice finish() { return add("\r\n").take(); }
+  Slice take() { return Slice{block_, block_->data(), used_}; }
+
+ private:
+  Block* block_;
+  size_t used_ = 0;
+};
+
+size_t head_capacity(const MessageHead& head) {
+  return head.content_bytes() + head.field_count() * 4 + 512;
+}
+
+bool named_in_connection(const MessageHead& head, std::string_view name) {
+  for (size_t i = 0; i < head.field_count(); ++i)
+    if (head.kind(i) == FieldKind::kConnection && list_contains(head.value(i), name)) return true;
+  return false;
+}
+
+// A name that can stand as a Host value as it is (an upstream's name may hold any character).
+bool host_safe(std::string_view name) {
+  for (unsigned char c : name)
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_') return false;
+  return !name.empty();
+}
+
+}  // namespace
+
+bool is_hop_by_hop(const MessageHead& head, size_t i) {
+  switch (head.kind(i)) {
+    case FieldKind::kConnection:
+    case FieldKind::kKeepAlive:
+    case FieldKind::kProxyConnection:
+    case FieldKind::kTe:
+    case FieldKind::kTrailer:
+    case FieldKind::kUpgrade:
+      return true;
+    case FieldKind::kHost:  // framing and routing fields stay, whatever Connection names
+    case FieldKind::kContentLength:
+    case FieldKind::kTransferEncoding:
+      return false;
+    default:
+      return head.connection_names_fields() && named_in_connection(head, head.name(i));
+  }
+}
+
+Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how) {
+  // The forwarded-for chain repeats earlier values, so reserve room for the head twice.
+  HeadBuilder out(pool,
+                  head_capacity(request) * 2 + how.client_ip.size() + how.host_if_missing.size());
+  out.add(llhttp_method_name(static_cast<llhttp_method_t>(request.method)))
+      .add(" ")
+      .add(request.target())
+      .add(" HTTP/1.1\r\n");
+  if (host_safe(how.host_if_missing)) out.field("Host", how.host_if_missing);
+  for (size_t i = 0; i < request.field_count(); ++i) {
+    const FieldKind kind = request.kind(i);
+    if (kind == FieldKind::kXForwardedProto || kind == FieldKind::kXForwardedFor) continue;
+    const bool keep_upgrade = how.tunnel && kind == FieldKind::kUpgrade;
+    if (!keep_upgrade && is_hop_by_hop(request, i)) continue;
+    out.field(request.name(i), request.value(i));
+  }
+  out.add("X-Forwarded-For: ");
+  for (size_t i = 0; i < request.field_count(); ++i)
+    if (request.kind(i) == FieldKind::kXForwardedFor && !request.value(i).empty())
+      out.add(request.value(i)).add(", ");
+  out.add(how.client_ip).add("\r\n");
+  out.field("X-Forwarded-Proto", how.scheme);
+  if (how.tunnel) out.field("Connection", "upgrade");
+  return out.finish();
+}
+
+Slice write_response_head(BlockPool& pool, const MessageHead& response,
+                          const ResponseRewrite& how) {
+  HeadBuilder out(pool, head_capacity(response));
+  out.add("HTTP/1.1 ").add(response.status).add(" ").add(response.reason()).add("\r\n");
+  for (size_t i = 0; i < response.field_count(); ++i) {
+    const FieldKind kind = response.kind(i);
+    const bool keep_upgrade = how.tunnel && kind == FieldKind::kUpgrade;
+    if (!keep_upgrade && is_hop_by_hop(response, i)) continue;
+    if (how.drop_transfer_encoding && kind == FieldKind::kTransferEncoding) continue;
+    out.field(response.name(i), response.value(i));
+  }
+  if (how.tunnel)
+    out.field("Connection", "upgrade");
+  else if (!how.keep_alive)
+    out.field("Connection", "close");
+  else if (how.http10_client)
+    out.field("Connection", "keep-alive");
+  return out.finish();
+}
+
+Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
+                           int retry_after_s) {
+  const std::string_view reason = status_reason(status);
+  HeadBuilder out(pool, 256 + reason.size() * 2 + detail.size());
+  // Body: "502 Bad Gateway: detail\n".
+  const size_t body = 4 + reason.size() + (detail.empty() ? 0 : 2 + detail.size()) + 1;
+  out.add("HTTP/1.1 ").add(static_cast<uint64_t>(status)).add(" ").add(reason).add("\r\n");
+  out.add("Content-Type: text/plain\r\nContent-Length: ").add(body).add("\r\n");
+  if (retry_after_s > 0)
+    out.add("Retry-After: ").add(static_cast<uint64_t>(retry_after_s)).add("\r\n");
+  out.add(keep_alive ? "" : "Connection: close\r\n").add("\r\n");
+  out.add(static_cast<uint64_t>(status)).add(" ").add(reason);
+  if (!detail.empty()) out.add(": ").add(detail);
+  return out.add("\n").take();
+}
+
+const char* status_reason(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
+  }
+}
+
+}  // namespace sluice::core

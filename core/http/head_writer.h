@@ -1,0 +1,41 @@
+// Rewrites message heads on their way through the proxy: hop-by-hop fields are dropped, the
+// forwarding fields are added, and the result is written into a pooled Block ready for writev.
+// Also writes the proxy's own answers (400, 502, 503, 504 ...).
+#pragma once
+
+#include <string_view>
+
+#include "core/io/buffer.h"
+#include "core/http/http_head.h"
+
+namespace sluice::core {
+
+struct RequestRewrite {
+  std::string_view client_ip;
+  std::string_view scheme = "http";  // X-Forwarded-Proto
+  bool tunnel = false;               // keep Upgrade: the client asks for a protocol switch
+  // Sent as Host when the request has none (HTTP/1.0 allows that; the HTTP/1.1 we send does not).
+  std::string_view host_if_missing = {};
+};
+
+struct ResponseRewrite {
+  bool keep_alive = true;               // the client connection stays open after this response
+  bool http10_client = false;           // say keep-alive explicitly to HTTP/1.0 clients
+  bool tunnel = false;                  // a 101: keep Upgrade and say Connection: upgrade
+  bool drop_transfer_encoding = false;  // the body is being de-chunked for an HTTP/1.0 client
+};
+
+// Each returns a Slice holding one reference to a fresh Block.
+Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how);
+Slice write_response_head(BlockPool& pool, const MessageHead& response, const ResponseRewrite& how);
+Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
+                           int retry_after_s = 0);
+
+// True when field `i` describes one connection and must not be forwarded (RFC 9110 7.6.1),
+// including every field named in the message's Connection header, except Host, Content-Length
+// and Transfer-Encoding: dropping those would change how the backend frames what follows.
+bool is_hop_by_hop(const MessageHead& head, size_t i);
+
+const char* status_reason(int status);
+
+}  // namespace sluice::core

@@ -1,0 +1,177 @@
+// Storage and lookups for parsed message heads.
+#include "core/http/http_head.h"
+
+namespace sluice::core {
+
+FieldKind classify_field(std::string_view name) {
+  // Dispatch on length, then on the first letter: most fields fail one of the two at once.
+  if (name.empty()) return FieldKind::kOther;
+  const char first = static_cast<char>(name[0] | 0x20);
+  const auto is = [&](std::string_view lower) {
+    return first == lower[0] && equals_ignore_case(name.substr(1), lower.substr(1));
+  };
+  switch (name.size()) {
+    case 2:
+      if (is("te")) return FieldKind::kTe;
+      break;
+    case 4:
+      if (is("host")) return FieldKind::kHost;
+      break;
+    case 6:
+      if (is("expect")) return FieldKind::kExpect;
+      break;
+    case 7:
+      if (is("trailer")) return FieldKind::kTrailer;
+      if (is("upgrade")) return FieldKind::kUpgrade;
+      break;
+    case 10:
+      if (is("connection")) return FieldKind::kConnection;
+      if (is("keep-alive")) return FieldKind::kKeepAlive;
+      break;
+    case 14:
+      if (is("content-length")) return FieldKind::kContentLength;
+      break;
+    case 15:
+      if (is("x-forwarded-for")) return FieldKind::kXForwardedFor;
+      break;
+    case 16:
+      if (is("proxy-connection")) return FieldKind::kProxyConnection;
+      break;
+    case 17:
+      if (is("transfer-encoding")) return FieldKind::kTransferEncoding;
+      if (is("x-forwarded-proto")) return FieldKind::kXForwardedProto;
+      break;
+    default:
+      break;
+  }
+  return FieldKind::kOther;
+}
+
+static std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool list_contains(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    if (equals_ignore_case(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void MessageHead::clear() {
+  bytes_.clear();
+  fields_.clear();
+  target_offset_ = target_length_ = 0;
+  connection_names_fields_ = false;
+  method = 0;
+  version_major = version_minor = 1;
+  status = 0;
+  framing = Framing::kNone;
+  content_length = 0;
+  keep_alive = true;
+  upgrade = false;
+  expect_continue = false;
+}
+
+void MessageHead::finalize() {
+  connection_names_fields_ = false;
+  for (Field& f : fields_) {
+    while (f.value_length > 0 &&
+           (bytes_[f.value_offset] == ' ' || bytes_[f.value_offset] == '\t')) {
+      ++f.value_offset;
+      --f.value_length;
+    }
+    while (f.value_length > 0 && (bytes_[f.value_offset + f.value_length - 1] == ' ' ||
+                                  bytes_[f.value_offset + f.value_length - 1] == '\t'))
+      --f.value_length;
+    f.kind = classify_field(slice(f.name_offset, f.name_length));
+    if (f.kind != FieldKind::kConnection) continue;
+    std::string_view list = slice(f.value_offset, f.value_length);
+    while (!list.empty()) {
+      const size_t comma = list.find(',');
+      const std::string_view item = trim(list.substr(0, comma));
+      if (!item.empty() && !equals_ignore_case(item, "close") &&
+          !equals_ignore_case(item, "keep-alive") && !equals_ignore_case(item, "upgrade"))
+        connection_names_fields_ = true;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+}
+
+bool MessageHead::find(std::string_view wanted, std::string_view* out) const {
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    if (equals_ignore_case(name(i), wanted)) {
+      *out = value(i);
+      return true;
+    }
+  }
+  *out = {};
+  return false;
+}
+
+bool MessageHead::find(FieldKind wanted, std::string_view* out) const {
+  for (const Field& f : fields_) {
+    if (f.kind == wanted) {
+      *out = slice(f.value_offset, f.value_length);
+      return true;
+    }
+  }
+  *out = {};
+  return false;
+}
+
+std::string_view MessageHead::path() const {
+  std::string_view t = target();
+  if (!t.empty() && t.front() != '/') {  // absolute-form: skip "scheme://authority"
+    size_t scheme = t.find("://");
+    if (scheme == std::string_view::npos) return t;
+    size_t slash = t.find('/', scheme + 3);
+    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+  }
+  return t.substr(0, t.find_first_of("?#"));
+}
+
+void MessageHead::append_target(const char* data, size_t length) {
+  if (target_length_ == 0) target_offset_ = static_cast<uint32_t>(bytes_.size());
+  bytes_.append(data, length);
+  target_length_ += static_cast<uint32_t>(length);
+}
+
+void MessageHead::append_name(const char* data, size_t length, bool starts_field) {
+  if (starts_field) {
+    const auto at = static_cast<uint32_t>(bytes_.size());
+    fields_.push_back(Field{at, 0, at, 0, FieldKind::kOther});
+  }
+  bytes_.append(data, length);
+  fields_.back().name_length += static_cast<uint32_t>(length);
+  fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
+}
+
+void MessageHead::append_value(const char* data, size_t length, bool starts_value) {
+  if (starts_value) fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
+  bytes_.append(data, length);
+  fields_.back().value_length += static_cast<uint32_t>(length);
+}
+
+std::unique_ptr<MessageHead> HeadPool::acquire() {
+  if (free_.empty()) return std::make_unique<MessageHead>();
+  std::unique_ptr<MessageHead> head = std::move(free_.back());
+  free_.pop_back();
+  head->clear();
+  return head;
+}
+
+void HeadPool::release(std::unique_ptr<MessageHead> head) {
+  // Keep a bounded number of warm heads; an unusually large one is not worth hoarding.
+  if (!head || free_.size() >= 256 || head->capacity_bytes() > 16384) return;
+  free_.push_back(std::move(head));
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,60 @@
+// Stream over a libuv TCP handle: the plain-text transport for clients and backends.
+#pragma once
+
+#include <uv.h>
+
+#include "core/io/stream.h"
+
+namespace sluice::core {
+
+class TcpStream final : public Stream {
+ public:
+  // Takes over an open, non-blocking socket (accepted or connecting). Returns nullptr on failure.
+  static TcpStream* adopt(uv_loop_t* loop, BlockPool& pool, int fd);
+  // Starts a non-blocking connect; `on_connected(status)` runs once. Returns nullptr on failure.
+  using ConnectCallback = void (*)(void* context, int status);
+  static TcpStream* connect(uv_loop_t* loop, BlockPool& pool, const sockaddr* address,
+                            ConnectCallback on_connected, void* context, int* error);
+
+  // After a read that fills its whole block, the next read lands in one of `bulk`'s larger
+  // blocks; a read that does not fill its block switches back. A body in bulk then moves in a
+  // quarter of the reads, writes and peer wake-ups, while small messages keep small blocks.
+  void use_bulk_blocks(BlockPool* bulk) { bulk_pool_ = bulk; }
+
+  void read_start() override;
+  void read_stop() override;
+  bool reading() const override { return reading_; }
+  int write(const Slice* slices, size_t count) override;
+  size_t queued_bytes() const override;
+  size_t unsent_bytes() const override;
+  void notify_drained() override { want_drained_ = true; }
+  void send_immediately() override;
+  void shutdown_write() override;
+  void close() override;
+
+ private:
+  TcpStream(uv_loop_t* loop, BlockPool& pool);
+  ~TcpStream() override = default;
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_close(uv_handle_t* handle);
+  int queue_write(const Slice* slices, size_t count, size_t skip_bytes);
+
+  uv_tcp_t tcp_;
+  BlockPool& pool_;
+  BlockPool* bulk_pool_ = nullptr;
+  Block* reading_block_ = nullptr;
+  uv_connect_t* connect_req_ = nullptr;
+  ConnectCallback on_connected_ = nullptr;
+  void* connect_context_ = nullptr;
+  bool reading_ = false;
+  bool want_drained_ = false;
+  bool closing_ = false;
+  bool no_delay_ = false;
+  bool last_read_filled_ = false;  // the previous read filled its whole block
+  unsigned pending_writes_ = 0;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,97 @@
+// Upstream connections: one TCP connection to one backend, with its response parser and its
+// deadline, lent to one exchange at a time and parked idle in the worker's UpstreamPool between
+// exchanges (keep-alive). An idle connection that the backend closes is dropped from the pool.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/io/deadline.h"
+#include "core/http/http_parser.h"
+#include "core/io/stream.h"
+
+namespace sluice::core {
+
+struct WorkerContext;
+
+// The exchange that currently uses an upstream connection.
+class UpstreamUser {
+ public:
+  virtual void on_upstream_connected(int status) = 0;
+  virtual void on_upstream_read(Block* block, const char* data, size_t length) = 0;
+  virtual void on_upstream_eof() = 0;
+  virtual void on_upstream_error(int uv_error) = 0;
+  virtual void on_upstream_drained() = 0;
+  virtual void on_upstream_timeout() = 0;
+
+ protected:
+  ~UpstreamUser() = default;
+};
+
+class UpstreamConnection final : public StreamHandler {
+ public:
+  // Starts connecting to `address`; nullptr (with *error set) when no socket could be made.
+  // `key` names the backend (its address text) and `key_hash` is balancer::hash_key(key).
+  static UpstreamConnection* open(WorkerContext& ctx, std::string_view key, uint64_t key_hash,
+                                  const sockaddr* address, UpstreamUser* user, int* error);
+
+  void attach(UpstreamUser* user) { user_ = user; }
+  Stream& stream() { return *stream_; }
+  HttpParser& parser() { return parser_; }
+  Deadline& deadline() { return deadline_; }
+  const std::string& key() const { return key_; }
+  uint64_t key_hash() const { return key_hash_; }
+  bool connected() const { return connected_; }
+  // True when this connection already carried a request (so a failure may mean it went stale).
+  bool reused() const { return exchanges_ > 1; }
+  void count_exchange() { ++exchanges_; }
+  void destroy();
+
+  UpstreamConnection* idle_prev = nullptr;
+  UpstreamConnection* idle_next = nullptr;
+  bool idle = false;
+
+ private:
+  UpstreamConnection(WorkerContext& ctx, std::string_view key, uint64_t key_hash);
+  ~UpstreamConnection() = default;
+  static void on_connect(void* self, int status);
+  static void on_deadline(void* self);
+  void on_read(Block* block, const char* data, size_t length) override;
+  void on_eof() override;
+  void on_error(int uv_error) override;
+  void on_drained() override;
+
+  WorkerContext& ctx_;
+  Stream* stream_ = nullptr;
+  UpstreamUser* user_ = nullptr;
+  HttpParser parser_;
+  Deadline deadline_;
+  std::string key_;
+  uint64_t key_hash_;
+  uint32_t exchanges_ = 0;
+  bool connected_ = false;
+};
+
+// Per-worker idle connections, per backend address, most recently used first.
+class UpstreamPool {
+ public:
+  // An idle connection to the backend at `key` (whose hash_key is `key_hash`), or nullptr.
+  UpstreamConnection* take(uint64_t key_hash, const std::string& key);
+  // Parks `conn` for reuse, or closes it when `max_idle` are already parked for its backend.
+  void put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms);
+  void remove(UpstreamConnection* conn);
+  void close_all();
+  size_t idle_count() const { return total_; }
+
+ private:
+  struct IdleList {
+    UpstreamConnection* head = nullptr;
+    uint32_t count = 0;
+  };
+  std::unordered_map<uint64_t, IdleList> idle_;  // by key hash: no string hashing per request
+  size_t total_ = 0;
+};
+
+}  // namespace sluice::core

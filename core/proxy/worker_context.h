@@ -1,0 +1,54 @@
+// What one worker's connections share: its loop, its pools and the config generation it serves.
+// Everything here belongs to one thread, so nothing in it is locked or atomic.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <vector>
+
+#include "balancer/policy.h"
+#include "conf/snapshot.h"
+#include "core/io/buffer.h"
+#include "core/http/http_head.h"
+#include "core/http/http_parser.h"
+#include "core/proxy/upstream.h"
+
+namespace sluice::core {
+
+class ClientConnection;
+
+// A snapshot as one worker uses it: with the worker's own policy instances, and a plain
+// (non-atomic) count of the exchanges still running on it.
+struct Generation {
+  std::shared_ptr<const conf::Snapshot> snapshot;
+  std::vector<std::unique_ptr<balancer::Policy>> policies;  // one per snapshot upstream
+  std::vector<bool> needs_key;      // per upstream: its policy hashes a request key
+  std::vector<bool> counts_active;  // per upstream: its policy reads in-flight counts
+  ParseLimits limits;
+  uint32_t users = 0;
+};
+
+struct WorkerContext {
+  explicit WorkerContext(uv_loop_t* l) : loop(l) {}
+
+  Generation* hold() {
+    ++current->users;
+    return current;
+  }
+  void release(Generation* g);
+  void adopt(std::shared_ptr<const conf::Snapshot> snapshot);
+
+  uv_loop_t* loop;
+  BlockPool blocks;
+  BlockPool bulk_blocks{256 * 1024, 16};  // for bodies that arrive faster than a block a read
+  HeadPool heads;
+  UpstreamPool upstreams;
+  Generation* current = nullptr;
+  std::vector<std::unique_ptr<Generation>> generations;  // current and retired-but-in-use
+  ClientConnection* clients = nullptr;                   // intrusive list, for draining
+  size_t client_count = 0;
+  bool draining = false;
+};
+
+}  // namespace sluice::core

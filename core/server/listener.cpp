@@ -1,0 +1,93 @@
+// Accepting with accept4 on a polled socket rather than uv_listen: libuv answers EMFILE by
+// accepting and dropping the waiting connections; pausing keeps them queued in the kernel
+// until descriptors free up.
+#include "core/server/listener.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/proxy/client.h"
+#include "core/io/log.h"
+#include "core/proxy/worker_context.h"
+
+namespace sluice::core {
+namespace {
+// One accept per readiness, as nginx does by default: the level-triggered poll reports the socket
+// again while connections wait, and no accept4 is spent just to learn the queue is empty.
+constexpr int kAcceptsPerWake = 1;
+constexpr uint64_t kPauseMs = 100;  // wait after EMFILE before trying again
+}  // namespace
+
+int open_listening_socket(const conf::SocketAddress& address, std::string* error) {
+  const sockaddr* sa = reinterpret_cast<const sockaddr*>(&address.storage);
+  int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = address.text + ": socket: " + std::strerror(errno);
+    return -1;
+  }
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (sa->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, sa, address.length) != 0 || ::listen(fd, 4096) != 0) {
+    *error = address.text + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+Listener::Listener(WorkerContext& ctx, int fd) : ctx_(ctx), fd_(fd) {
+  uv_poll_init(ctx.loop, &poll_, fd);
+  uv_timer_init(ctx.loop, &pause_);
+  poll_.data = this;
+  pause_.data = this;
+  uv_poll_start(&poll_, UV_READABLE, &Listener::on_readable);
+}
+
+void Listener::on_readable(uv_poll_t* poll, int status, int) {
+  if (status == 0) static_cast<Listener*>(poll->data)->accept_batch();
+}
+
+void Listener::accept_batch() {
+  for (int i = 0; i < kAcceptsPerWake; ++i) {
+    sockaddr_storage peer;
+    socklen_t peer_length = sizeof peer;
+    const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      ClientConnection::accept(ctx_, fd, peer);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      log(LogLevel::kWarn, "accept: %s; pausing accepts for %llu ms", std::strerror(errno),
+          static_cast<unsigned long long>(kPauseMs));
+      uv_poll_stop(&poll_);
+      uv_timer_start(&pause_, &Listener::on_resume, kPauseMs, 0);
+    }
+    return;  // EAGAIN: the queue is empty
+  }
+}
+
+void Listener::on_resume(uv_timer_t* timer) {
+  auto* l = static_cast<Listener*>(timer->data);
+  uv_poll_start(&l->poll_, UV_READABLE, &Listener::on_readable);
+}
+
+void Listener::close() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &Listener::on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&pause_), &Listener::on_closed);
+  ::close(fd_);
+}
+
+void Listener::on_closed(uv_handle_t* handle) {
+  auto* l = static_cast<Listener*>(handle->data);
+  if (--l->open_handles_ == 0) delete l;
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,75 @@
+// The sluice command: parse the command line, validate the config, run the process.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "conf/config.h"
+#include "conf/snapshot.h"
+#include "core/server/process.h"
+#include "version.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: sluice -c FILE      run with the JSON config FILE (also --config FILE)\n"
+    "       sluice --check FILE validate FILE, print any errors, exit 0 (valid) or 1\n"
+    "       sluice --version    print the version\n"
+    "       sluice --help       print this help\n"
+    "Signals: SIGHUP reloads the config, SIGTERM and SIGINT drain and exit.\n";
+
+// Many concurrent clients need many descriptors; take what the hard limit allows.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+int load(const std::string& path, sluice::conf::ParseResult* out) {
+  *out = sluice::conf::load_config_file(path);
+  if (out->config) return 0;
+  for (const sluice::conf::ConfigError& e : out->errors)
+    std::fprintf(stderr, "sluice: %s: %s\n", path.c_str(), e.to_string().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--version" || arg == "-v") {
+      std::printf("sluice %s\n", SLUICE_VERSION);
+      return 0;
+    } else if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if ((arg == "-c" || arg == "--config" || arg == "--check") && i + 1 < argc) {
+      check_only = check_only || arg == "--check";
+      config_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "sluice: unknown or incomplete argument '%s'\n%s", arg.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  sluice::conf::ParseResult parsed;
+  if (load(config_path, &parsed) != 0) return 1;
+  if (check_only) {
+    std::printf("%s: ok\n", config_path.c_str());
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  return sluice::core::run_process(
+      config_path, sluice::conf::build_snapshot(std::move(*parsed.config), nullptr));
+}

@@ -1,0 +1,124 @@
+// The main thread: workers, signals and reloads.
+#include "core/server/process.h"
+
+#include <uv.h>
+
+#include <thread>
+#include <vector>
+
+#include "core/server/listener.h"
+#include "core/io/log.h"
+#include "core/server/worker.h"
+#include "health/checker.h"
+#include "health/dns_watch.h"
+
+namespace sluice::core {
+namespace {
+
+struct Process {
+  std::string config_path;
+  std::shared_ptr<const conf::Snapshot> snapshot;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<health::Checker> checker;
+  std::unique_ptr<health::DnsWatch> dns;
+  uv_signal_t hup, term, intr;
+};
+
+// Hands a new snapshot to every worker and to the health checker.
+void publish(Process& p, conf::Config config) {
+  p.snapshot = conf::build_snapshot(std::move(config), p.snapshot.get(), &p.dns->answers());
+  for (auto& w : p.workers) w->publish(p.snapshot);
+  p.checker->watch(p.snapshot);
+}
+
+uint32_t worker_count(const conf::Config& config) {
+  if (config.workers > 0) return config.workers;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 ? cores : 1;
+}
+
+bool same_listeners(const conf::Config& a, const conf::Config& b) {
+  if (a.listeners.size() != b.listeners.size()) return false;
+  for (size_t i = 0; i < a.listeners.size(); ++i)
+    if (a.listeners[i].address.text != b.listeners[i].address.text) return false;
+  return true;
+}
+
+void reload(Process& p) {
+  conf::ParseResult parsed = conf::load_config_file(p.config_path);
+  if (!parsed.config) {
+    log(LogLevel::kError,
+        "reload of %s failed; keeping the running config:", p.config_path.c_str());
+    for (const conf::ConfigError& e : parsed.errors)
+      log(LogLevel::kError, "  %s", e.to_string().c_str());
+    return;
+  }
+  if (!same_listeners(*parsed.config, p.snapshot->config))
+    log(LogLevel::kWarn, "listener changes take effect after a restart");
+  if (worker_count(*parsed.config) != p.workers.size())
+    log(LogLevel::kWarn, "a new worker count takes effect after a restart");
+  p.dns->configure(*parsed.config);
+  publish(p, std::move(*parsed.config));
+  log(LogLevel::kInfo, "config reloaded (generation %llu)",
+      static_cast<unsigned long long>(p.snapshot->generation));
+}
+
+void on_signal(uv_signal_t* handle, int signum) {
+  auto* p = static_cast<Process*>(handle->data);
+  if (signum == SIGHUP) return reload(*p);
+  log(LogLevel::kInfo, "signal %d: draining", signum);
+  for (auto& w : p->workers) w->drain();
+  p->checker->stop();
+  p->dns->stop();
+  for (uv_signal_t* s : {&p->hup, &p->term, &p->intr})
+    uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+}
+
+bool open_workers(Process& p) {
+  const uint32_t count = worker_count(p.snapshot->config);
+  for (uint32_t i = 0; i < count; ++i) {
+    std::vector<int> fds;
+    for (const conf::ListenerConfig& l : p.snapshot->config.listeners) {
+      std::string error;
+      const int fd = open_listening_socket(l.address, &error);
+      if (fd < 0) {
+        log(LogLevel::kError, "cannot listen on %s", error.c_str());
+        return false;
+      }
+      fds.push_back(fd);
+    }
+    p.workers.push_back(std::make_unique<Worker>(std::move(fds), p.snapshot));
+  }
+  return true;
+}
+
+}  // namespace
+
+int run_process(const std::string& config_path, std::shared_ptr<const conf::Snapshot> snapshot) {
+  Process p{config_path, std::move(snapshot), {}, {}, {}, {}, {}, {}};
+  if (!open_workers(p)) return 1;
+  uv_loop_t* loop = uv_default_loop();
+  p.checker = std::make_unique<health::Checker>(loop);
+  p.checker->watch(p.snapshot);
+  // A changed DNS answer rebuilds the snapshot from the running config.
+  p.dns = std::make_unique<health::DnsWatch>(loop, [&p] { publish(p, p.snapshot->config); });
+  p.dns->configure(p.snapshot->config);
+  for (auto [handle, signum] : {std::pair{&p.hup, SIGHUP}, {&p.term, SIGTERM}, {&p.intr, SIGINT}}) {
+    uv_signal_init(loop, handle);
+    handle->data = &p;
+    uv_signal_start(handle, &on_signal, signum);
+  }
+  for (auto& w : p.workers) w->start();
+  std::string addresses;
+  for (const conf::ListenerConfig& l : p.snapshot->config.listeners)
+    addresses += " " + l.address.text;
+  log(LogLevel::kInfo, "sluice started: %zu workers, listening on%s", p.workers.size(),
+      addresses.c_str());
+  uv_run(loop, UV_RUN_DEFAULT);
+  for (auto& w : p.workers) w->join();
+  p.workers.clear();
+  log(LogLevel::kInfo, "sluice stopped");
+  return 0;
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,125 @@
+// Worker threads: adopting snapshots between requests and draining on shutdown.
+#include "core/server/worker.h"
+
+#include <algorithm>
+
+#include "core/proxy/client.h"
+#include "core/server/listener.h"
+#include "core/io/log.h"
+#include "core/proxy/worker_context.h"
+
+namespace sluice::core {
+
+void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot) {
+  auto g = std::make_unique<Generation>();
+  for (const conf::Upstream& up : snapshot->upstreams) {
+    const balancer::PolicyType* type = balancer::find_policy(up.pool.policy);
+    g->policies.push_back(type->make(up.pool, up.pool.table.get()));
+    g->needs_key.push_back(type->uses_key);
+    g->counts_active.push_back(type->counts_active);
+  }
+  const conf::Limits& l = snapshot->config.limits;
+  g->limits = ParseLimits{l.request_line_bytes, l.header_bytes, l.header_count};
+  g->snapshot = std::move(snapshot);
+  Generation* old = current;
+  current = g.get();
+  generations.push_back(std::move(g));
+  if (old && old->users == 0) release(old);  // frees it: nobody holds it any more
+}
+
+void WorkerContext::release(Generation* g) {
+  if (g->users > 0) --g->users;
+  if (g->users > 0 || g == current) return;
+  auto it = std::find_if(generations.begin(), generations.end(),
+                         [g](const auto& owned) { return owned.get() == g; });
+  if (it != generations.end()) generations.erase(it);
+}
+
+Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const conf::Snapshot> snapshot)
+    : listen_fds_(std::move(listen_fds)) {
+  uv_loop_init(&loop_);
+  ctx_ = std::make_unique<WorkerContext>(&loop_);
+  ctx_->adopt(std::move(snapshot));
+  uv_async_init(&loop_, &wake_, &Worker::on_wake);
+  wake_.data = this;
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
+}
+
+Worker::~Worker() {
+  ctx_.reset();
+  uv_loop_close(&loop_);
+}
+
+void Worker::start() {
+  for (int fd : listen_fds_) listeners_.push_back(new Listener(*ctx_, fd));
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::publish(std::shared_ptr<const conf::Snapshot> snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    next_snapshot_ = std::move(snapshot);
+  }
+  uv_async_send(&wake_);
+}
+
+void Worker::drain() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    drain_requested_ = true;
+  }
+  uv_async_send(&wake_);
+}
+
+void Worker::on_wake(uv_async_t* async) {
+  auto* w = static_cast<Worker*>(async->data);
+  std::shared_ptr<const conf::Snapshot> next;
+  bool drain;
+  {
+    std::lock_guard<std::mutex> lock(w->mutex_);
+    next = std::move(w->next_snapshot_);
+    drain = w->drain_requested_;
+  }
+  if (next && !w->draining_) w->ctx_->adopt(std::move(next));
+  if (drain && !w->draining_) w->begin_drain();
+}
+
+void Worker::begin_drain() {
+  draining_ = true;
+  ctx_->draining = true;
+  for (Listener* l : listeners_) l->close();
+  listeners_.clear();
+  ctx_->upstreams.close_all();
+  for (ClientConnection* c = ctx_->clients; c;) {
+    ClientConnection* next = c->next;
+    c->begin_drain();
+    c = next;
+  }
+  drain_deadline_ = uv_now(&loop_) + ctx_->current->snapshot->config.timeouts.drain_ms;
+  uv_timer_start(&drain_timer_, &Worker::on_drain_tick, 0, 50);
+}
+
+// Polls until the last connection has closed, forcing the stragglers out at the drain deadline.
+void Worker::on_drain_tick(uv_timer_t* timer) {
+  auto* w = static_cast<Worker*>(timer->data);
+  WorkerContext& ctx = *w->ctx_;
+  if (ctx.client_count > 0 && uv_now(&w->loop_) >= w->drain_deadline_) {
+    log(LogLevel::kWarn, "drain deadline passed; closing %zu connections", ctx.client_count);
+    while (ctx.clients) ctx.clients->close_now();
+  }
+  ctx.upstreams.close_all();
+  if (ctx.client_count > 0) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->drain_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->wake_), nullptr);
+}
+
+}  // namespace sluice::core
