@@ -10,7 +10,7 @@ namespace {
 constexpr uint64_t kSweepMs = 250;  // how often expired passive ejections are looked at
 }  // namespace
 
-Checker::Checker(uv_loop_t* loop) : loop_(loop) {
+Checker::Checker(uv_loop_t* loop, core::Connector& connector) : loop_(loop), connector_(connector) {
   uv_timer_init(loop, &sweep_);
   sweep_.data = this;
   uv_timer_start(&sweep_, &Checker::on_sweep, kSweepMs, kSweepMs);
@@ -38,7 +38,7 @@ void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
       continue;
     }
     for (const balancer::Backend& backend : upstream.pool.backends) {
-      auto* probe = new Probe(loop_, blocks_, heads_, snapshot_, upstream, backend);
+      auto* probe = new Probe(loop_, connector_, blocks_, heads_, snapshot_, upstream, backend);
       probe->start();
       probes_.push_back(probe);
     }

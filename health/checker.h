@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "conf/snapshot.h"
-#include "core/io/buffer.h"
 #include "core/http/http_head.h"
+#include "core/io/buffer.h"
+#include "core/io/transport.h"
 
 namespace sluice::health {
 
@@ -19,7 +20,8 @@ class Probe;
 
 class Checker {
  public:
-  explicit Checker(uv_loop_t* loop);
+  // Checks connect through `connector` (bound to `loop`), which outlives the checker.
+  Checker(uv_loop_t* loop, core::Connector& connector);
   ~Checker();
   Checker(const Checker&) = delete;
   Checker& operator=(const Checker&) = delete;
@@ -33,6 +35,7 @@ class Checker {
   static void on_sweep(uv_timer_t* timer);
 
   uv_loop_t* loop_;
+  core::Connector& connector_;
   uv_timer_t sweep_;
   bool stopped_ = false;
   std::shared_ptr<const conf::Snapshot> snapshot_;

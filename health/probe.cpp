@@ -6,16 +6,16 @@
 #include <cstring>
 
 #include "core/io/log.h"
-#include "core/io/tcp_stream.h"
 
 namespace sluice::health {
 
 using core::LogLevel;
 
-Probe::Probe(uv_loop_t* loop, core::BlockPool& blocks, core::HeadPool& heads,
-             std::shared_ptr<const conf::Snapshot> snapshot, const conf::Upstream& upstream,
-             const balancer::Backend& backend)
-    : blocks_(blocks),
+Probe::Probe(uv_loop_t* loop, core::Connector& connector, core::BlockPool& blocks,
+             core::HeadPool& heads, std::shared_ptr<const conf::Snapshot> snapshot,
+             const conf::Upstream& upstream, const balancer::Backend& backend)
+    : connector_(connector),
+      blocks_(blocks),
       parser_(core::HttpParser::Kind::kResponse, heads, core::ParseLimits{8192, 65536, 256}),
       snapshot_(std::move(snapshot)),
       upstream_(upstream),
@@ -39,16 +39,13 @@ void Probe::on_interval(uv_timer_t* timer) {
 void Probe::begin_check() {
   int error = 0;
   parser_.reset();
-  stream_ = core::TcpStream::connect(interval_.loop, blocks_,
-                                     reinterpret_cast<const sockaddr*>(&backend_.sockaddr),
-                                     &Probe::on_connect, this, &error);
+  stream_ = connector_.connect(reinterpret_cast<const sockaddr*>(&backend_.sockaddr), this, &error);
   if (stream_ == nullptr) return finish(false, std::string("connect: ") + uv_strerror(error));
-  stream_->set_handler(this);
   deadline_.set(upstream_.settings.health.timeout_ms);
 }
 
-void Probe::on_connect(void* self, int status) {
-  auto* probe = static_cast<Probe*>(self);
+void Probe::on_connected(int status) {
+  Probe* probe = this;
   if (status < 0) return probe->finish(false, std::string("connect: ") + uv_strerror(status));
   const conf::HealthCheckConfig& health = probe->upstream_.settings.health;
   const std::string& host = health.host.empty() ? probe->backend_.address : health.host;

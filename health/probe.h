@@ -8,15 +8,16 @@
 #include <string>
 
 #include "conf/snapshot.h"
-#include "core/io/deadline.h"
 #include "core/http/http_parser.h"
+#include "core/io/deadline.h"
 #include "core/io/stream.h"
+#include "core/io/transport.h"
 
 namespace sluice::health {
 
 class Probe final : public core::StreamHandler {
  public:
-  Probe(uv_loop_t* loop, core::BlockPool& blocks, core::HeadPool& heads,
+  Probe(uv_loop_t* loop, core::Connector& connector, core::BlockPool& blocks, core::HeadPool& heads,
         std::shared_ptr<const conf::Snapshot> snapshot, const conf::Upstream& upstream,
         const balancer::Backend& backend);
   void start();
@@ -32,7 +33,7 @@ class Probe final : public core::StreamHandler {
  private:
   ~Probe() = default;
   static void on_interval(uv_timer_t* timer);
-  static void on_connect(void* self, int status);
+  void on_connected(int status) override;
   static void on_deadline(void* self);
   void on_read(core::Block* block, const char* data, size_t length) override;
   void on_eof() override;
@@ -43,6 +44,7 @@ class Probe final : public core::StreamHandler {
 
   uv_timer_t interval_;
   core::Deadline deadline_;
+  core::Connector& connector_;
   core::BlockPool& blocks_;
   core::HttpParser parser_;
   std::shared_ptr<const conf::Snapshot> snapshot_;  // keeps upstream_ and backend_ alive

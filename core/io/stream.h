@@ -4,13 +4,25 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 
 #include "core/io/buffer.h"
 
 namespace sluice::core {
 
+// What the transport under a stream knows about the connection: set by TLS, absent for TCP.
+struct TransportFacts {
+  std::string_view version;         // "TLSv1.3"
+  std::string_view server_name;     // SNI the client sent
+  std::string_view alpn;            // the protocol agreed
+  std::string_view client_subject;  // a verified client certificate's subject
+};
+
 class StreamHandler {
  public:
+  // An outgoing stream is ready to carry bytes (status 0) or failed to get there (a uv error):
+  // after the TCP connect, or after the TLS handshake on top of it.
+  virtual void on_connected(int /*status*/) {}
   // `data` lies inside `block`; the handler takes a reference (block_ref) to keep any of it.
   virtual void on_read(Block* block, const char* data, size_t length) = 0;
   virtual void on_eof() = 0;
@@ -44,6 +56,8 @@ class Stream {
   virtual void shutdown_write() = 0;
   // Stops all callbacks; queued writes are abandoned and the object frees itself.
   virtual void close() = 0;
+  // Transport facts, or nullptr when the transport has none (plain TCP).
+  virtual const TransportFacts* transport() const { return nullptr; }
 
  protected:
   StreamHandler* handler_ = nullptr;

@@ -4,6 +4,7 @@
 
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <new>
 
@@ -35,10 +36,9 @@ TcpStream* TcpStream::adopt(uv_loop_t* loop, BlockPool& pool, int fd) {
 }
 
 TcpStream* TcpStream::connect(uv_loop_t* loop, BlockPool& pool, const sockaddr* address,
-                              ConnectCallback on_connected, void* context, int* error) {
+                              StreamHandler* handler, int* error) {
   auto* s = new TcpStream(loop, pool);
-  s->on_connected_ = on_connected;
-  s->connect_context_ = context;
+  s->handler_ = handler;
   s->connect_req_ = new uv_connect_t;
   s->connect_req_->data = s;
   *error = uv_tcp_connect(s->connect_req_, &s->tcp_, address, &TcpStream::on_connect);
@@ -56,7 +56,7 @@ void TcpStream::on_connect(uv_connect_t* req, int status) {
   auto* s = static_cast<TcpStream*>(req->data);
   delete req;
   s->connect_req_ = nullptr;
-  if (!s->closing_ && s->on_connected_) s->on_connected_(s->connect_context_, status);
+  if (!s->closing_ && s->handler_) s->handler_->on_connected(status);
 }
 
 void TcpStream::read_start() {
@@ -207,6 +207,22 @@ void TcpStream::close() {
 
 void TcpStream::on_close(uv_handle_t* handle) {
   delete static_cast<TcpStream*>(handle->data);
+}
+
+Stream* TcpAcceptor::accept(int fd) {
+  TcpStream* s = TcpStream::adopt(loop_, blocks_, fd);
+  if (!s) {
+    ::close(fd);
+    return nullptr;
+  }
+  s->use_bulk_blocks(bulk_);
+  return s;
+}
+
+Stream* TcpConnector::connect(const sockaddr* address, StreamHandler* handler, int* error) {
+  TcpStream* s = TcpStream::connect(loop_, blocks_, address, handler, error);
+  if (s) s->use_bulk_blocks(bulk_);
+  return s;
 }
 
 }  // namespace sluice::core

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include "core/io/stream.h"
+#include "core/io/transport.h"
 
 namespace sluice::core {
 
@@ -11,10 +12,9 @@ class TcpStream final : public Stream {
  public:
   // Takes over an open, non-blocking socket (accepted or connecting). Returns nullptr on failure.
   static TcpStream* adopt(uv_loop_t* loop, BlockPool& pool, int fd);
-  // Starts a non-blocking connect; `on_connected(status)` runs once. Returns nullptr on failure.
-  using ConnectCallback = void (*)(void* context, int status);
+  // Starts a non-blocking connect; `handler` gets on_connected(status) once. nullptr on failure.
   static TcpStream* connect(uv_loop_t* loop, BlockPool& pool, const sockaddr* address,
-                            ConnectCallback on_connected, void* context, int* error);
+                            StreamHandler* handler, int* error);
 
   // After a read that fills its whole block, the next read lands in one of `bulk`'s larger
   // blocks; a read that does not fill its block switches back. A body in bulk then moves in a
@@ -47,14 +47,37 @@ class TcpStream final : public Stream {
   BlockPool* bulk_pool_ = nullptr;
   Block* reading_block_ = nullptr;
   uv_connect_t* connect_req_ = nullptr;
-  ConnectCallback on_connected_ = nullptr;
-  void* connect_context_ = nullptr;
   bool reading_ = false;
   bool want_drained_ = false;
   bool closing_ = false;
   bool no_delay_ = false;
   bool last_read_filled_ = false;  // the previous read filled its whole block
   unsigned pending_writes_ = 0;
+};
+
+// Plain TCP both ways, for one worker. Bodies that arrive in bulk move through `bulk` blocks.
+class TcpAcceptor final : public Acceptor {
+ public:
+  TcpAcceptor(uv_loop_t* loop, BlockPool& blocks, BlockPool* bulk)
+      : loop_(loop), blocks_(blocks), bulk_(bulk) {}
+  Stream* accept(int fd) override;
+
+ private:
+  uv_loop_t* loop_;
+  BlockPool& blocks_;
+  BlockPool* bulk_;
+};
+
+class TcpConnector final : public Connector {
+ public:
+  TcpConnector(uv_loop_t* loop, BlockPool& blocks, BlockPool* bulk)
+      : loop_(loop), blocks_(blocks), bulk_(bulk) {}
+  Stream* connect(const sockaddr* address, StreamHandler* handler, int* error) override;
+
+ private:
+  uv_loop_t* loop_;
+  BlockPool& blocks_;
+  BlockPool* bulk_;
 };
 
 }  // namespace sluice::core

@@ -1,47 +1,49 @@
 // Upstream connections and the per-worker pool of idle ones.
 #include "core/proxy/upstream.h"
 
-#include "core/io/tcp_stream.h"
 #include "core/proxy/worker_context.h"
 
 namespace sluice::core {
 namespace {
 // Responses come from backends we chose, but their heads are still bounded.
 constexpr ParseLimits kResponseLimits{8192, 65536, 256};
+
+// Idle lists are per backend address and transport.
+uint64_t idle_key(uint64_t key_hash, const Connector* connector) {
+  return key_hash ^ (reinterpret_cast<uintptr_t>(connector) * 0x9E3779B97F4A7C15ull);
+}
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(WorkerContext& ctx, std::string_view key, uint64_t key_hash)
+UpstreamConnection::UpstreamConnection(WorkerContext& ctx, const Connector* connector,
+                                       std::string_view key, uint64_t key_hash)
     : ctx_(ctx),
+      connector_(connector),
       parser_(HttpParser::Kind::kResponse, ctx.heads, kResponseLimits),
       key_(key),
       key_hash_(key_hash) {
   deadline_.init(ctx.loop, &UpstreamConnection::on_deadline, this);
 }
 
-UpstreamConnection* UpstreamConnection::open(WorkerContext& ctx, std::string_view key,
-                                             uint64_t key_hash, const sockaddr* address,
-                                             UpstreamUser* user, int* error) {
-  auto* conn = new UpstreamConnection(ctx, key, key_hash);
-  TcpStream* tcp = TcpStream::connect(ctx.loop, ctx.blocks, address,
-                                      &UpstreamConnection::on_connect, conn, error);
-  if (!tcp) {
+UpstreamConnection* UpstreamConnection::open(WorkerContext& ctx, Connector& connector,
+                                             std::string_view key, uint64_t key_hash,
+                                             const sockaddr* address, UpstreamUser* user,
+                                             int* error) {
+  auto* conn = new UpstreamConnection(ctx, &connector, key, key_hash);
+  conn->stream_ = connector.connect(address, conn, error);
+  if (!conn->stream_) {
     conn->destroy();
     return nullptr;
   }
-  tcp->use_bulk_blocks(&ctx.bulk_blocks);
-  conn->stream_ = tcp;
-  conn->stream_->set_handler(conn);
   conn->user_ = user;
   return conn;
 }
 
-void UpstreamConnection::on_connect(void* self, int status) {
-  auto* conn = static_cast<UpstreamConnection*>(self);
+void UpstreamConnection::on_connected(int status) {
   if (status == 0) {
-    conn->connected_ = true;
-    conn->stream_->read_start();
+    connected_ = true;
+    stream_->read_start();
   }
-  if (conn->user_) conn->user_->on_upstream_connected(status);
+  if (user_) user_->on_upstream_connected(status);
 }
 
 void UpstreamConnection::on_deadline(void* self) {
@@ -94,17 +96,19 @@ void UpstreamConnection::destroy() {
   deadline_.close([](void* self) { delete static_cast<UpstreamConnection*>(self); });
 }
 
-UpstreamConnection* UpstreamPool::take(uint64_t key_hash, const std::string& key) {
-  auto it = idle_.find(key_hash);
+UpstreamConnection* UpstreamPool::take(uint64_t key_hash, const std::string& key,
+                                       const Connector* connector) {
+  auto it = idle_.find(idle_key(key_hash, connector));
   if (it == idle_.end() || it->second.head == nullptr) return nullptr;
   UpstreamConnection* conn = it->second.head;
-  if (conn->key() != key) return nullptr;  // two addresses with one hash: just do not share
+  // Two addresses with one hash, or one address under two transports: just do not share.
+  if (conn->key() != key || conn->connector() != connector) return nullptr;
   remove(conn);
   return conn;
 }
 
 void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms) {
-  IdleList& list = idle_[conn->key_hash()];
+  IdleList& list = idle_[idle_key(conn->key_hash(), conn->connector())];
   if (list.count >= max_idle) {
     conn->destroy();
     return;
@@ -122,7 +126,7 @@ void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idl
 
 void UpstreamPool::remove(UpstreamConnection* conn) {
   if (!conn->idle) return;
-  IdleList& list = idle_[conn->key_hash()];
+  IdleList& list = idle_[idle_key(conn->key_hash(), conn->connector())];
   if (conn->idle_prev)
     conn->idle_prev->idle_next = conn->idle_next;
   else

@@ -8,9 +8,10 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "core/io/deadline.h"
 #include "core/http/http_parser.h"
+#include "core/io/deadline.h"
 #include "core/io/stream.h"
+#include "core/io/transport.h"
 
 namespace sluice::core {
 
@@ -32,10 +33,12 @@ class UpstreamUser {
 
 class UpstreamConnection final : public StreamHandler {
  public:
-  // Starts connecting to `address`; nullptr (with *error set) when no socket could be made.
-  // `key` names the backend (its address text) and `key_hash` is balancer::hash_key(key).
-  static UpstreamConnection* open(WorkerContext& ctx, std::string_view key, uint64_t key_hash,
-                                  const sockaddr* address, UpstreamUser* user, int* error);
+  // Starts connecting to `address` through `connector`; nullptr (with *error set) when no
+  // socket could be made. `key` names the backend (its address text) and `key_hash` is
+  // balancer::hash_key(key).
+  static UpstreamConnection* open(WorkerContext& ctx, Connector& connector, std::string_view key,
+                                  uint64_t key_hash, const sockaddr* address, UpstreamUser* user,
+                                  int* error);
 
   void attach(UpstreamUser* user) { user_ = user; }
   Stream& stream() { return *stream_; }
@@ -43,6 +46,7 @@ class UpstreamConnection final : public StreamHandler {
   Deadline& deadline() { return deadline_; }
   const std::string& key() const { return key_; }
   uint64_t key_hash() const { return key_hash_; }
+  const Connector* connector() const { return connector_; }
   bool connected() const { return connected_; }
   // True when this connection already carried a request (so a failure may mean it went stale).
   bool reused() const { return exchanges_ > 1; }
@@ -54,9 +58,10 @@ class UpstreamConnection final : public StreamHandler {
   bool idle = false;
 
  private:
-  UpstreamConnection(WorkerContext& ctx, std::string_view key, uint64_t key_hash);
+  UpstreamConnection(WorkerContext& ctx, const Connector* connector, std::string_view key,
+                     uint64_t key_hash);
   ~UpstreamConnection() = default;
-  static void on_connect(void* self, int status);
+  void on_connected(int status) override;
   static void on_deadline(void* self);
   void on_read(Block* block, const char* data, size_t length) override;
   void on_eof() override;
@@ -64,6 +69,7 @@ class UpstreamConnection final : public StreamHandler {
   void on_drained() override;
 
   WorkerContext& ctx_;
+  const Connector* connector_;  // connections are shared only within one transport setting
   Stream* stream_ = nullptr;
   UpstreamUser* user_ = nullptr;
   HttpParser parser_;
@@ -77,8 +83,9 @@ class UpstreamConnection final : public StreamHandler {
 // Per-worker idle connections, per backend address, most recently used first.
 class UpstreamPool {
  public:
-  // An idle connection to the backend at `key` (whose hash_key is `key_hash`), or nullptr.
-  UpstreamConnection* take(uint64_t key_hash, const std::string& key);
+  // An idle connection to the backend at `key` (whose hash_key is `key_hash`) made through
+  // `connector`, or nullptr.
+  UpstreamConnection* take(uint64_t key_hash, const std::string& key, const Connector* connector);
   // Parks `conn` for reuse, or closes it when `max_idle` are already parked for its backend.
   void put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms);
   void remove(UpstreamConnection* conn);

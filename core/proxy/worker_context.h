@@ -9,22 +9,26 @@
 
 #include "balancer/policy.h"
 #include "conf/snapshot.h"
-#include "core/io/buffer.h"
 #include "core/http/http_head.h"
 #include "core/http/http_parser.h"
+#include "core/io/buffer.h"
+#include "core/io/transport.h"
+#include "core/proxy/phases.h"
 #include "core/proxy/upstream.h"
 
 namespace sluice::core {
 
-class ClientConnection;
+class Downstream;
 
 // A snapshot as one worker uses it: with the worker's own policy instances, and a plain
 // (non-atomic) count of the exchanges still running on it.
 struct Generation {
   std::shared_ptr<const conf::Snapshot> snapshot;
   std::vector<std::unique_ptr<balancer::Policy>> policies;  // one per snapshot upstream
-  std::vector<bool> needs_key;      // per upstream: its policy hashes a request key
-  std::vector<bool> counts_active;  // per upstream: its policy reads in-flight counts
+  std::vector<bool> needs_key;         // per upstream: its policy hashes a request key
+  std::vector<bool> counts_active;     // per upstream: its policy reads in-flight counts
+  std::vector<Connector*> connectors;  // per upstream: how connections to its backends are made
+  PhaseChains chains;
   ParseLimits limits;
   uint32_t users = 0;
 };
@@ -46,7 +50,8 @@ struct WorkerContext {
   UpstreamPool upstreams;
   Generation* current = nullptr;
   std::vector<std::unique_ptr<Generation>> generations;  // current and retired-but-in-use
-  ClientConnection* clients = nullptr;                   // intrusive list, for draining
+  std::unique_ptr<Connector> connector;                  // the worker's plain transport
+  Downstream* clients = nullptr;                         // intrusive list, for draining
   size_t client_count = 0;
   bool draining = false;
 };

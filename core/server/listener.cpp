@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/proxy/client.h"
 #include "core/io/log.h"
+#include "core/proxy/downstream.h"
 #include "core/proxy/worker_context.h"
 
 namespace sluice::core {
@@ -41,7 +41,8 @@ int open_listening_socket(const conf::SocketAddress& address, std::string* error
   return fd;
 }
 
-Listener::Listener(WorkerContext& ctx, int fd) : ctx_(ctx), fd_(fd) {
+Listener::Listener(WorkerContext& ctx, Acceptor& acceptor, int fd)
+    : ctx_(ctx), acceptor_(acceptor), fd_(fd) {
   uv_poll_init(ctx.loop, &poll_, fd);
   uv_timer_init(ctx.loop, &pause_);
   poll_.data = this;
@@ -60,7 +61,7 @@ void Listener::accept_batch() {
     const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      ClientConnection::accept(ctx_, fd, peer);
+      if (Stream* stream = acceptor_.accept(fd)) Downstream::open(ctx_, stream, peer);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "core/io/transport.h"
 
 namespace sluice::core {
 
@@ -18,7 +19,7 @@ int open_listening_socket(const conf::SocketAddress& address, std::string* error
 
 class Listener {
  public:
-  Listener(WorkerContext& ctx, int fd);
+  Listener(WorkerContext& ctx, Acceptor& acceptor, int fd);
   void close();  // stops accepting; the object frees itself once libuv lets go
 
  private:
@@ -29,6 +30,7 @@ class Listener {
   void accept_batch();
 
   WorkerContext& ctx_;
+  Acceptor& acceptor_;
   uv_poll_t poll_;
   uv_timer_t pause_;
   int fd_;

@@ -6,8 +6,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/server/listener.h"
 #include "core/io/log.h"
+#include "core/io/tcp_stream.h"
+#include "core/server/listener.h"
 #include "core/server/worker.h"
 #include "health/checker.h"
 #include "health/dns_watch.h"
@@ -19,6 +20,8 @@ struct Process {
   std::string config_path;
   std::shared_ptr<const conf::Snapshot> snapshot;
   std::vector<std::unique_ptr<Worker>> workers;
+  BlockPool check_blocks{16 * 1024, 16};
+  std::unique_ptr<TcpConnector> check_connector;  // the checks' transport
   std::unique_ptr<health::Checker> checker;
   std::unique_ptr<health::DnsWatch> dns;
   uv_signal_t hup, term, intr;
@@ -95,10 +98,13 @@ bool open_workers(Process& p) {
 }  // namespace
 
 int run_process(const std::string& config_path, std::shared_ptr<const conf::Snapshot> snapshot) {
-  Process p{config_path, std::move(snapshot), {}, {}, {}, {}, {}, {}};
+  Process p;
+  p.config_path = config_path;
+  p.snapshot = std::move(snapshot);
   if (!open_workers(p)) return 1;
   uv_loop_t* loop = uv_default_loop();
-  p.checker = std::make_unique<health::Checker>(loop);
+  p.check_connector = std::make_unique<TcpConnector>(loop, p.check_blocks, nullptr);
+  p.checker = std::make_unique<health::Checker>(loop, *p.check_connector);
   p.checker->watch(p.snapshot);
   // A changed DNS answer rebuilds the snapshot from the running config.
   p.dns = std::make_unique<health::DnsWatch>(loop, [&p] { publish(p, p.snapshot->config); });

@@ -3,10 +3,11 @@
 
 #include <algorithm>
 
-#include "core/proxy/client.h"
-#include "core/server/listener.h"
 #include "core/io/log.h"
+#include "core/io/tcp_stream.h"
+#include "core/proxy/downstream.h"
 #include "core/proxy/worker_context.h"
+#include "core/server/listener.h"
 
 namespace sluice::core {
 
@@ -17,6 +18,7 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot) {
     g->policies.push_back(type->make(up.pool, up.pool.table.get()));
     g->needs_key.push_back(type->uses_key);
     g->counts_active.push_back(type->counts_active);
+    g->connectors.push_back(connector.get());
   }
   const conf::Limits& l = snapshot->config.limits;
   g->limits = ParseLimits{l.request_line_bytes, l.header_bytes, l.header_count};
@@ -39,6 +41,9 @@ Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const conf::Snapshot
     : listen_fds_(std::move(listen_fds)) {
   uv_loop_init(&loop_);
   ctx_ = std::make_unique<WorkerContext>(&loop_);
+  // Plain TCP both ways; bodies that arrive in bulk move through the larger blocks.
+  ctx_->connector = std::make_unique<TcpConnector>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
+  acceptor_ = std::make_unique<TcpAcceptor>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
   ctx_->adopt(std::move(snapshot));
   uv_async_init(&loop_, &wake_, &Worker::on_wake);
   wake_.data = this;
@@ -52,7 +57,7 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
-  for (int fd : listen_fds_) listeners_.push_back(new Listener(*ctx_, fd));
+  for (int fd : listen_fds_) listeners_.push_back(new Listener(*ctx_, *acceptor_, fd));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -99,8 +104,8 @@ void Worker::begin_drain() {
   for (Listener* l : listeners_) l->close();
   listeners_.clear();
   ctx_->upstreams.close_all();
-  for (ClientConnection* c = ctx_->clients; c;) {
-    ClientConnection* next = c->next;
+  for (Downstream* c = ctx_->clients; c;) {
+    Downstream* next = c->next;
     c->begin_drain();
     c = next;
   }

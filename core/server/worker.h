@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conf/snapshot.h"
+#include "core/io/transport.h"
 
 namespace sluice::core {
 
@@ -41,6 +42,7 @@ class Worker {
   uv_async_t wake_;
   uv_timer_t drain_timer_;
   std::unique_ptr<WorkerContext> ctx_;
+  std::unique_ptr<Acceptor> acceptor_;  // turns this worker's accepted sockets into streams
   std::vector<Listener*> listeners_;
   uint64_t drain_deadline_ = 0;
   bool draining_ = false;

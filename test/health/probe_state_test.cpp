@@ -6,6 +6,7 @@
 
 #include "conf/snapshot.h"
 #include "core/io/log.h"
+#include "core/io/tcp_stream.h"
 #include "health/checker.h"
 #include "health/probe.h"
 
@@ -213,7 +214,9 @@ TEST_CASE("a backend that checks took down comes up when its upstream stops bein
   uv_loop_t loop;
   uv_loop_init(&loop);
   {
-    health::Checker checker(&loop);
+    core::BlockPool blocks;
+    core::TcpConnector connector(&loop, blocks, nullptr);
+    health::Checker checker(&loop, connector);
     checker.watch(snapshot);
     CHECK(backend.up());
     checker.stop();

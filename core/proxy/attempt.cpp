@@ -1,0 +1,206 @@
+// Upstream attempts: pick a backend, borrow a pooled connection or open one, send the request,
+// and when an attempt fails, retry where decide_retry() allows or answer the client.
+#include <llhttp.h>
+#include <uv.h>
+
+#include <string>
+
+#include "core/io/log.h"
+#include "core/proxy/balance_key.h"
+#include "core/proxy/exchange.h"
+#include "health/passive.h"
+
+namespace sluice::core {
+
+bool Exchange::pick_backend() {
+  const conf::Upstream& up = upstream_config();
+  balancer::PickRequest pick;
+  pick.tried = &tried_;
+  pick.now_ms = uv_now(ctx_.loop);
+  if (generation_->needs_key[record_.upstream]) {
+    std::string_view key;
+    pick.has_key = balance_key(*request_, up.settings.hash_key, client_.client_address(), &key);
+    if (pick.has_key) pick.key_hash = balancer::hash_key(key);
+  }
+  uncount_active();
+  record_.backend = balancer::pick_backend(up.pool, *generation_->policies[record_.upstream], pick);
+  if (record_.backend < 0) return false;
+  ++record_.attempts;
+  tried_.add(record_.backend);
+  if (generation_->counts_active[record_.upstream]) {
+    counted_ = up.pool.backends[record_.backend].state.get();
+    counted_->active.fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void Exchange::attempt(RetryWhere where) {
+  const bool fresh = where == RetryWhere::kSameBackend;
+  if (!fresh && !pick_backend()) {
+    const std::string detail =
+        "no healthy backend in upstream '" + upstream_config().pool.name + "'";
+    return reply_locally({503, detail, 1});
+  }
+  const balancer::Backend& b = upstream_config().pool.backends[record_.backend];
+  Connector& connector = *generation_->connectors[record_.upstream];
+  if (!fresh) {
+    if (UpstreamConnection* idle = ctx_.upstreams.take(b.address_hash, b.address, &connector)) {
+      upstream_ = idle;
+      idle->attach(this);
+      idle->count_exchange();
+      return send_request_head();
+    }
+  }
+  int error = 0;
+  upstream_ =
+      UpstreamConnection::open(ctx_, connector, b.address, b.address_hash,
+                               reinterpret_cast<const sockaddr*>(&b.sockaddr), this, &error);
+  if (!upstream_) return attempt_failed(502, uv_strerror(error), AttemptFailure::kConnect);
+  upstream_->count_exchange();
+  upstream_->deadline().set(timeouts().upstream_connect_ms);
+}
+
+// Only failures that the backend's side caused count: a connect that fails at once is a local
+// error (no descriptor left, say), as libuv reports a refused connect through the callback.
+void Exchange::report_backend(bool ok, const char* cause) {
+  if (record_.backend < 0) return;
+  const conf::Upstream& up = upstream_config();
+  const balancer::Backend& b = up.pool.backends[record_.backend];
+  if (ok)
+    health::record_success(b);
+  else
+    health::record_failure(b, up.settings.passive, uv_now(ctx_.loop), up.pool.name, cause);
+}
+
+void Exchange::uncount_active() {
+  if (counted_) counted_->active.fetch_sub(1, std::memory_order_relaxed);
+  counted_ = nullptr;
+}
+
+void Exchange::on_upstream_connected(int status) {
+  if (status < 0) {
+    report_backend(false, uv_strerror(status));
+    attempt_failed(502, uv_strerror(status), AttemptFailure::kConnect);
+  } else {
+    send_request_head();
+  }
+  client_.settle();
+}
+
+void Exchange::send_request_head() {
+  if (request_->method == HTTP_HEAD) upstream_->parser().expect_no_body();
+  // Head and any body that waited for the connection leave in one writev. Without a body
+  // waiting (the common case) the head goes alone, and the backlog never allocates.
+  int r;
+  if (backlog_.empty()) {
+    r = upstream_->stream().write(&request_head_, 1);
+  } else {
+    block_ref(request_head_.block);
+    backlog_.insert(backlog_.begin(), request_head_);
+    r = upstream_->stream().write(backlog_.data(), backlog_.size());
+    body_sent_ = true;
+    for (Slice& s : backlog_) block_unref(s.block);
+    backlog_.clear();
+  }
+  if (r != 0) return attempt_failed(502, uv_strerror(r), AttemptFailure::kClosedEarly);
+  upstream_->deadline().set(timeouts().upstream_response_ms);
+  if (!request_done_) client_.resume_request();
+}
+
+void Exchange::send_body(const Slice& body) {
+  if (upstream_ && upstream_->connected() && backlog_.empty()) {
+    body_sent_ = true;
+    if (upstream_->stream().write(&body, 1) != 0) return;  // the error comes as on_upstream_error
+    if (!waiting_for_client_)  // the body moves, so the backend is not silent
+      upstream_->deadline().set(timeouts().upstream_response_ms);
+    if (upstream_->stream().queued_bytes() > kHighWater) {
+      client_.pause_request();
+      upstream_->stream().notify_drained();
+    }
+    return;
+  }
+  block_ref(body.block);
+  backlog_.push_back(body);
+  size_t queued = 0;
+  for (const Slice& b : backlog_) queued += b.length;
+  if (queued > kHighWater) client_.pause_request();
+}
+
+void Exchange::on_upstream_drained() {
+  if (stage_ == Stage::kUpstream && !request_done_)  // the backend took the queued body
+    upstream_->deadline().set(timeouts().upstream_response_ms);
+  if (stage_ == Stage::kTunnel || (stage_ == Stage::kUpstream && !request_done_))
+    client_.resume_request();
+  client_.settle();
+}
+
+void Exchange::attempt_failed(int status, const char* detail, AttemptFailure failure) {
+  const std::string where = upstream_ ? upstream_->key() : std::string("?");
+  if (retry(failure)) return;
+  log(LogLevel::kWarn, "backend %s: %d %s", where.c_str(), status, detail);
+  const Outcome outcome = status == 504                                 ? Outcome::kUpstreamTimeout
+                          : failure == AttemptFailure::kInvalidResponse ? Outcome::kBadResponse
+                                                                        : Outcome::kUpstreamReset;
+  if (response_started_) return abort(outcome);
+  reply_locally({status, detail, 0, outcome});
+}
+
+bool Exchange::retry(AttemptFailure failure) {
+  if (stage_ != Stage::kUpstream) return false;
+  AttemptFacts facts;
+  facts.failure = failure;
+  facts.response_started = response_started_;
+  facts.body_sent = body_sent_;
+  facts.has_body = request_->framing != Framing::kNone;
+  facts.idempotent = idempotent_method(request_->method);
+  facts.reused_connection = upstream_ && upstream_->reused();
+  facts.stale_retried = stale_retried_;
+  facts.attempts = record_.attempts;
+  facts.retries = static_cast<uint8_t>(upstream_config().settings.retries);
+  const RetryDecision decision = decide_retry(facts);
+  if (decision.where == RetryWhere::kNowhere) return false;
+  stale_retried_ = stale_retried_ || decision.where == RetryWhere::kSameBackend;
+  release_upstream(false);
+  attempt(decision.where);
+  return true;
+}
+
+void Exchange::on_upstream_timeout() {
+  if (stage_ == Stage::kTunnel) {
+    abort(Outcome::kTunnelClosed);
+    return client_.settle();
+  }
+  if (upstream_->connected() && !response_started_) {
+    // A backend still taking the request body is not silent, even once all of it left here.
+    const size_t unsent = upstream_->stream().unsent_bytes();
+    // A client that asked for 100-continue waits for the backend before sending its body.
+    const bool waits_for_100 = request_->expect_continue && !body_sent_;
+    if (unsent == 0 && !request_done_ && !waits_for_100) {
+      client_.refuse({408, "the request body stopped arriving", 0, Outcome::kBadRequest});
+      return client_.settle();
+    }
+    if (unsent > 0 && unsent != body_unsent_seen_) {
+      body_unsent_seen_ = unsent;
+      return upstream_->deadline().set(timeouts().upstream_response_ms);
+    }
+  }
+  report_backend(false, upstream_->connected() ? "no answer in time" : "connect timed out");
+  if (!upstream_->connected())
+    attempt_failed(504, "timed out connecting to the backend", AttemptFailure::kConnect);
+  else
+    attempt_failed(504, "the backend did not answer in time", AttemptFailure::kNoAnswer);
+  client_.settle();
+}
+
+void Exchange::release_upstream(bool reusable) {
+  if (!upstream_) return;
+  UpstreamConnection* conn = upstream_;
+  upstream_ = nullptr;
+  if (!reusable || ctx_.draining) return conn->destroy();
+  const conf::UpstreamConfig& settings = upstream_config().settings;
+  conn->deadline().clear();
+  conn->stream().read_start();
+  ctx_.upstreams.put(conn, settings.keepalive, settings.keepalive_timeout_ms);
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,55 @@
+// What an exchange asks of the connection that carries its client. The HTTP/1 Downstream is
+// one; an HTTP/2 stream will be another, so nothing here assumes a connection per exchange.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "core/io/buffer.h"
+#include "core/proxy/phases.h"
+
+namespace sluice::core {
+
+class UpstreamConnection;
+
+class ClientSide {
+ public:
+  // Response bytes, batched until flush() so a head and its body leave in one write.
+  virtual void send(const Slice* slices, size_t count) = 0;
+  virtual void flush() = 0;
+  // Over the high-water mark of bytes the client has not taken yet.
+  virtual bool backlogged() const = 0;
+  // The exchange stopped its backend's reads for a slow client: on_client_drained() follows
+  // when the client catches up. When `bounded`, a client that takes nothing for
+  // client_send_ms is cut off.
+  virtual void wait_for_client(bool bounded) = 0;
+  // A response that goes on past this event: no Nagle delay between its pieces.
+  virtual void send_now() = 0;
+  // Request body flow: pause while the backend is behind, resume when it catches up.
+  virtual void pause_request() = 0;
+  virtual void resume_request() = 0;
+  // The request asked to switch protocols and the switch will not happen: parse on as HTTP.
+  virtual void decline_upgrade() = 0;
+  virtual bool keeps_alive() const = 0;  // another request may follow this one
+  virtual void close_after() = 0;        // it may not: close once this response is out
+  // The exchange is over: the connection finishes it and goes on (or closes).
+  virtual void done() = 0;
+  // The client is refused mid-request (a body that stopped arriving): answer, then close.
+  virtual void refuse(const LocalReply& reply) = 0;
+  // Close at once, whatever is in flight.
+  virtual void abort(Outcome outcome) = 0;
+  // A 101 was relayed: from now on bytes pass raw both ways through the exchange. Returns
+  // client bytes that arrived after the request (written to the backend first).
+  virtual Slice begin_tunnel() = 0;
+  // Tunnelling: our FIN toward the client, after what is queued.
+  virtual void half_close() = 0;
+  // Acts on what done(), refuse() or abort() asked for. The exchange may be gone on return,
+  // so an exchange calls it as the last thing it does when handling an upstream event.
+  virtual void settle() = 0;
+  virtual std::string_view client_address() const = 0;
+
+ protected:
+  ~ClientSide() = default;
+};
+
+}  // namespace sluice::core

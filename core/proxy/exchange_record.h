@@ -1,0 +1,37 @@
+// What one exchange was, filled in as it runs and closed by Exchange::finish(): the one thing
+// observers (the access log, metrics) read. Plain values only, so it costs nothing to keep.
+#pragma once
+
+#include <cstdint>
+
+namespace sluice::core {
+
+// How an exchange ended. Closed: a new way to end is a new value here, named in the docs.
+enum class Outcome : uint8_t {
+  kOk,               // the backend's response reached the client whole
+  kLocalReply,       // the proxy answered itself (404, 503, 502 ...)
+  kBadRequest,       // the client sent something we refused (400, 408, 413 ...)
+  kClientAbort,      // the client went away or stopped reading before the end
+  kUpstreamReset,    // the backend reset or closed mid-response
+  kUpstreamTimeout,  // the backend did not answer or connect in time
+  kBadResponse,      // the backend's response could not be relayed (framing, bad 101)
+  kTunnelClosed,     // a protocol switch (101) ran and both sides closed
+};
+
+const char* outcome_name(Outcome outcome);
+
+struct ExchangeRecord {
+  uint64_t start_ms = 0;        // loop time when the request head was complete
+  uint64_t first_byte_ms = 0;   // when the backend's response head arrived (0: none)
+  uint64_t end_ms = 0;          // when finish() ran
+  uint64_t request_bytes = 0;   // body bytes taken from the client
+  uint64_t response_bytes = 0;  // bytes sent to the client, head included
+  int32_t route = -1;           // index in the snapshot's routes
+  int32_t upstream = -1;        // index in the snapshot's upstreams
+  int32_t backend = -1;         // the last backend tried
+  uint16_t status = 0;          // status sent to the client (0: none)
+  uint8_t attempts = 0;         // backends tried, retries included
+  Outcome outcome = Outcome::kClientAbort;
+};
+
+}  // namespace sluice::core

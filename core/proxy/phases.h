@@ -1,0 +1,82 @@
+// The phases of an exchange, in the order they run, and the interfaces a feature implements to
+// take part in one. Each returns a closed set of values; none may do more than its phase allows.
+// Chains are built once per config generation (core/server wires them), so a feature that is
+// off has no entry and costs nothing on the request path.
+//
+//  1. ConnectionGate   at accept, by client address, before a byte is read: admit or refuse.
+//  2. parse            the request head, strictly (core/http); limits answer 400/414/431.
+//  3. RequestGate      each may let the request on or answer it itself (ACL, filters, limits,
+//                      a cache lookup that hits).
+//  4. target           the route, and through it the upstream (later: a forward-proxy origin).
+//  5. source           the upstream relay: policy pick, pooled connection, safe retries
+//                      (later: a cache hit, an admin page).
+//  6. head rewrite     one pass over each head (core/http/head_writer).
+//  7. ResponseTap      sees the response head and body slices as they pass, never copying them.
+//  8. finish(outcome)  the one end of every exchange: fills the ExchangeRecord, then every
+//     ExchangeObserver reads it (the access log, metrics).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/http/http_head.h"
+#include "core/io/buffer.h"
+#include "core/proxy/exchange_record.h"
+
+namespace sluice::core {
+
+// An answer the proxy makes itself. Every locally made response goes through one path
+// (Exchange::reply_locally), whoever decides on it.
+struct LocalReply {
+  int status = 500;
+  std::string_view detail;  // the body's text, and the log's
+  int retry_after_s = 0;    // sent as Retry-After when positive
+  Outcome outcome = Outcome::kLocalReply;
+};
+
+// 1. At accept. `client` is the peer address as text (after a PROXY header, where used).
+enum class Admission : uint8_t { kAdmit, kRefuse };
+class ConnectionGate {
+ public:
+  virtual ~ConnectionGate() = default;
+  virtual Admission admit(std::string_view client) const = 0;
+};
+
+// 3. Per request, after the head. kAnswer means `reply` is filled and goes to the client.
+enum class GateVerdict : uint8_t { kPass, kAnswer };
+struct GateInput {
+  const MessageHead& request;
+  std::string_view client;
+  int32_t route;  // -1 when no route matched yet
+};
+class RequestGate {
+ public:
+  virtual ~RequestGate() = default;
+  virtual GateVerdict check(const GateInput& input, LocalReply* reply) const = 0;
+};
+
+// 7. Sees the response as it is relayed. Slices are the bytes sent, valid during the call.
+class ResponseTap {
+ public:
+  virtual ~ResponseTap() = default;
+  virtual void on_head(const MessageHead& response) = 0;
+  virtual void on_body(const Slice& bytes) = 0;
+  virtual void on_end(bool complete) = 0;
+};
+
+// 8. Reads the record of every finished exchange. Runs on the worker: must not block.
+class ExchangeObserver {
+ public:
+  virtual ~ExchangeObserver() = default;
+  virtual void on_finish(const ExchangeRecord& record, const MessageHead* request) = 0;
+};
+
+// The chains of one config generation. Empty vectors when nothing is configured.
+struct PhaseChains {
+  std::vector<const ConnectionGate*> connection_gates;
+  std::vector<const RequestGate*> request_gates;
+  std::vector<ExchangeObserver*> observers;
+};
+
+}  // namespace sluice::core
