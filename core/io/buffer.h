@@ -30,7 +30,9 @@ struct Slice {
 
 class BlockPool {
  public:
-  explicit BlockPool(uint32_t block_size = 64 * 1024, size_t max_free = 256);
+  // Up to `max_free` blocks wait for reuse; beyond that a released block goes back to the
+  // allocator, so a burst does not keep its memory after it has passed.
+  explicit BlockPool(uint32_t block_size = 64 * 1024, size_t max_free = 32);
   ~BlockPool();
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;

@@ -100,7 +100,7 @@ bool Downstream::request_ended(Block* block, const char* data, size_t length, si
   if (exchange_->answered_locally()) {  // answered already; the next request may follow at once
     end_exchange(Outcome::kLocalReply);
     wait_for(Wait::kIdle, timeouts().client_idle_ms);
-    return true;
+    if (!hold_for_client()) return true;
   }
   if (length > consumed) stash(block, data + consumed, length - consumed);
   return false;
@@ -180,6 +180,7 @@ void Downstream::resume() {
   stream_->send_immediately();
   parser_.set_limits(ctx_.current->limits);  // a reload's new limits apply from the next request
   wait_for(Wait::kIdle, timeouts().client_idle_ms);
+  if (hold_for_client()) return;
   if (pending_.block) {
     Slice p = pending_;
     pending_ = Slice{};
@@ -187,6 +188,19 @@ void Downstream::resume() {
     block_unref(p.block);
   }
   if (phase_ != Phase::kClosing && !pending_.block && !eof_) stream_->read_start();
+}
+
+// A client that pipelines requests without reading the answers would make us hold every answer
+// it has not taken. While an answer waits in our queue, the next request waits unparsed and the
+// client unread, so one connection holds at most its read block and one answer's bytes.
+bool Downstream::hold_for_client() {
+  if (stream_->queued_bytes() == 0) return false;
+  held_ = true;
+  stream_->read_stop();
+  stream_->notify_drained();
+  send_unsent_seen_ = stream_->unsent_bytes();
+  wait_for(Wait::kSend, timeouts().client_send_ms);
+  return true;
 }
 
 void Downstream::resume_request() {
@@ -298,6 +312,10 @@ void Downstream::on_drained() {
     if (eof_ || close_when_drained_) destroy();
     return;
   }
+  if (held_ && phase_ == Phase::kWaiting) {
+    held_ = false;
+    return resume();
+  }
   if (!exchange_ || (phase_ != Phase::kExchange && phase_ != Phase::kTunnel)) return;
   if (wait_ == Wait::kSend) {
     wait_ = Wait::kNone;
@@ -318,7 +336,7 @@ void Downstream::on_deadline(void* self) {
       if (c->phase_ == Phase::kWaiting) c->destroy();
       return;
     case Wait::kSend: {
-      if (c->phase_ != Phase::kExchange) return;
+      if (c->phase_ != Phase::kExchange && !(c->held_ && c->phase_ == Phase::kWaiting)) return;
       const size_t unsent = c->stream_->unsent_bytes();
       if (unsent != c->send_unsent_seen_) {  // the client took some bytes since the last look
         c->send_unsent_seen_ = unsent;

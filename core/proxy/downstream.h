@@ -71,6 +71,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   void end_exchange(Outcome fallback);
   void stash(Block* block, const char* data, size_t length);
   void resume();
+  bool hold_for_client();
   void reject(const LocalReply& reply);
   void wait_for(Wait wait, uint32_t ms);
   const conf::Timeouts& timeouts() const { return ctx_.current->snapshot->config.timeouts; }
@@ -96,6 +97,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   bool closed_ = false;
   bool local_error_ = false;         // the client sent something we refused; it may send more
   bool close_when_drained_ = false;  // closing without lingering, once the last bytes are out
+  bool held_ = false;  // the next request waits until the client takes the answers before it
   char client_ip_[48] = {};
 };
 
