@@ -62,8 +62,11 @@ struct UpstreamConfig {
   uint32_t keepalive = 64;                // idle connections kept per backend, per worker
   uint32_t keepalive_timeout_ms = 60000;  // an idle pooled connection is closed after this
   uint32_t retries = 1;                   // other backends tried after a failed connect
-  std::string hash_key = "client_ip";     // client_ip, path, uri, header:NAME, cookie:NAME
-  uint32_t slow_start_ms = 0;             // a recovered backend's weight ramps up over this
+  // A request that cannot be retried goes on a pooled connection only if it has been idle for
+  // less than this; an older one may be closing at the backend's end as we send.
+  uint32_t non_retriable_max_idle_ms = 500;
+  std::string hash_key = "client_ip";  // client_ip, path, uri, header:NAME, cookie:NAME
+  uint32_t slow_start_ms = 0;          // a recovered backend's weight ramps up over this
   HealthCheckConfig health;
   PassiveHealthConfig passive;
 };

@@ -99,8 +99,8 @@ void Validator::read_upstream(const Json& value, const std::string& path,
                               UpstreamConfig& upstream) {
   if (!expect_object(value, path)) return;
   check_keys(value, path,
-             {"balance", "hash_key", "backends", "keepalive", "keepalive_timeout_ms", "retries",
-              "slow_start_ms", "health", "passive"});
+             {"balance", "hash_key", "backends", "keepalive", "keepalive_timeout_ms",
+              "non_retriable_max_idle_ms", "retries", "slow_start_ms", "health", "passive"});
   if (auto it = value.find("balance"); it != value.end()) {
     const std::string at = path + "/balance";
     if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance))
@@ -110,6 +110,8 @@ void Validator::read_upstream(const Json& value, const std::string& path,
     read_hash_key(*it, path + "/hash_key", upstream.hash_key);
   read_uint(value, path, "keepalive", 0, 10'000, upstream.keepalive);
   read_uint(value, path, "keepalive_timeout_ms", 1, kMaxMs, upstream.keepalive_timeout_ms);
+  read_uint(value, path, "non_retriable_max_idle_ms", 0, kMaxMs,
+            upstream.non_retriable_max_idle_ms);
   read_uint(value, path, "retries", 0, 10, upstream.retries);
   read_uint(value, path, "slow_start_ms", 0, kMaxMs, upstream.slow_start_ms);
   if (auto it = value.find("health"); it != value.end())

@@ -3,6 +3,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <string>
 
 #include "core/io/log.h"
@@ -44,7 +45,14 @@ void Exchange::attempt(RetryWhere where) {
   const balancer::Backend& b = upstream_config().pool.backends[record_.backend];
   Connector& connector = *generation_->connectors[record_.upstream];
   if (!fresh) {
-    if (UpstreamConnection* idle = ctx_.upstreams.take(b.address_hash, b.address, &connector)) {
+    // A request that cannot be retried avoids a connection that idled long enough to be
+    // closing at the backend's end.
+    const bool retriable =
+        request_->framing == Framing::kNone && idempotent_method(request_->method);
+    const uint64_t max_idle_ms =
+        retriable ? UINT64_MAX : upstream_config().settings.non_retriable_max_idle_ms;
+    if (UpstreamConnection* idle = ctx_.upstreams.take(b.address_hash, b.address, &connector,
+                                                       uv_now(ctx_.loop), max_idle_ms)) {
       upstream_ = idle;
       idle->attach(this);
       idle->count_exchange();
@@ -200,7 +208,7 @@ void Exchange::release_upstream(bool reusable) {
   const conf::UpstreamConfig& settings = upstream_config().settings;
   conn->deadline().clear();
   conn->stream().read_start();
-  ctx_.upstreams.put(conn, settings.keepalive, settings.keepalive_timeout_ms);
+  ctx_.upstreams.put(conn, settings.keepalive, settings.keepalive_timeout_ms, uv_now(ctx_.loop));
 }
 
 }  // namespace sluice::core

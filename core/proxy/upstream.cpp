@@ -97,17 +97,20 @@ void UpstreamConnection::destroy() {
 }
 
 UpstreamConnection* UpstreamPool::take(uint64_t key_hash, const std::string& key,
-                                       const Connector* connector) {
+                                       const Connector* connector, uint64_t now_ms,
+                                       uint64_t max_idle_ms) {
   auto it = idle_.find(idle_key(key_hash, connector));
   if (it == idle_.end() || it->second.head == nullptr) return nullptr;
   UpstreamConnection* conn = it->second.head;
   // Two addresses with one hash, or one address under two transports: just do not share.
   if (conn->key() != key || conn->connector() != connector) return nullptr;
+  if (now_ms - conn->idle_since_ms() >= max_idle_ms) return nullptr;  // the rest idled longer
   remove(conn);
   return conn;
 }
 
-void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms) {
+void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms,
+                       uint64_t now_ms) {
   IdleList& list = idle_[idle_key(conn->key_hash(), conn->connector())];
   if (list.count >= max_idle) {
     conn->destroy();
@@ -121,7 +124,10 @@ void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idl
   list.head = conn;
   ++list.count;
   ++total_;
-  conn->deadline().set(idle_timeout_ms);
+  conn->idle_since_ms_ = now_ms;
+  const uint32_t backend_limit = conn->backend_idle_limit_ms_;
+  conn->deadline().set(backend_limit > 0 && backend_limit < idle_timeout_ms ? backend_limit
+                                                                            : idle_timeout_ms);
 }
 
 void UpstreamPool::remove(UpstreamConnection* conn) {
@@ -146,6 +152,27 @@ void UpstreamPool::close_all() {
       conn->destroy();
     }
   }
+}
+
+uint32_t backend_idle_limit_ms(const MessageHead& response) {
+  std::string_view value;
+  if (!response.find(FieldKind::kKeepAlive, &value)) return 0;
+  // Keep-Alive: timeout=5, max=1000 (parameters in any order, spaces allowed around them).
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    if (item.size() < 8 || !equals_ignore_case(item.substr(0, 8), "timeout=")) continue;
+    uint64_t seconds = 0;
+    size_t i = 8;
+    for (; i < item.size() && item[i] >= '0' && item[i] <= '9' && seconds < 1'000'000; ++i)
+      seconds = seconds * 10 + static_cast<uint64_t>(item[i] - '0');
+    if (i == 8) return 0;
+    if (seconds == 0) return 1;  // closes at once: never worth pooling for long
+    return static_cast<uint32_t>(seconds == 1 ? 500 : (seconds - 1) * 1000);
+  }
+  return 0;
 }
 
 }  // namespace sluice::core

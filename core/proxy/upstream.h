@@ -51,6 +51,9 @@ class UpstreamConnection final : public StreamHandler {
   // True when this connection already carried a request (so a failure may mean it went stale).
   bool reused() const { return exchanges_ > 1; }
   void count_exchange() { ++exchanges_; }
+  // How long the backend lets this connection idle, from its Keep-Alive header (0: unknown).
+  void set_backend_idle_limit_ms(uint32_t ms) { backend_idle_limit_ms_ = ms; }
+  uint64_t idle_since_ms() const { return idle_since_ms_; }
   void destroy();
 
   UpstreamConnection* idle_prev = nullptr;
@@ -58,6 +61,7 @@ class UpstreamConnection final : public StreamHandler {
   bool idle = false;
 
  private:
+  friend class UpstreamPool;  // parks it: the idle links, times and limit
   UpstreamConnection(WorkerContext& ctx, const Connector* connector, std::string_view key,
                      uint64_t key_hash);
   ~UpstreamConnection() = default;
@@ -77,17 +81,22 @@ class UpstreamConnection final : public StreamHandler {
   std::string key_;
   uint64_t key_hash_;
   uint32_t exchanges_ = 0;
+  uint32_t backend_idle_limit_ms_ = 0;
+  uint64_t idle_since_ms_ = 0;
   bool connected_ = false;
 };
 
 // Per-worker idle connections, per backend address, most recently used first.
 class UpstreamPool {
  public:
-  // An idle connection to the backend at `key` (whose hash_key is `key_hash`) made through
-  // `connector`, or nullptr.
-  UpstreamConnection* take(uint64_t key_hash, const std::string& key, const Connector* connector);
+  // The most recently parked idle connection to the backend at `key` (whose hash_key is
+  // `key_hash`) made through `connector`, if it has idled for less than `max_idle_ms` at
+  // `now_ms`; else nullptr.
+  UpstreamConnection* take(uint64_t key_hash, const std::string& key, const Connector* connector,
+                           uint64_t now_ms, uint64_t max_idle_ms);
   // Parks `conn` for reuse, or closes it when `max_idle` are already parked for its backend.
-  void put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms);
+  // It is closed after `idle_timeout_ms`, or before the backend's own limit when shorter.
+  void put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms, uint64_t now_ms);
   void remove(UpstreamConnection* conn);
   void close_all();
   size_t idle_count() const { return total_; }
@@ -100,5 +109,10 @@ class UpstreamPool {
   std::unordered_map<uint64_t, IdleList> idle_;  // by key hash: no string hashing per request
   size_t total_ = 0;
 };
+
+// How long a backend keeps an idle connection open, from a response's `Keep-Alive: timeout=N`,
+// less a margin so that we retire the connection first: N-1 s, or half of N when N is 1 s.
+// 0 when the response names no timeout.
+uint32_t backend_idle_limit_ms(const MessageHead& response);
 
 }  // namespace sluice::core

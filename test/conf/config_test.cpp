@@ -70,6 +70,7 @@ TEST_CASE("settings left out take their documented defaults", "[conf]") {
   CHECK(upstream.balance == "round_robin");
   CHECK(upstream.keepalive == 64);
   CHECK(upstream.keepalive_timeout_ms == 60000);
+  CHECK(upstream.non_retriable_max_idle_ms == 500);
   CHECK(upstream.retries == 1);
   CHECK(upstream.backends.at(0).weight == 1);
   CHECK_FALSE(upstream.backends.at(0).backup);
@@ -84,6 +85,7 @@ TEST_CASE("every accepted key is read into the config", "[conf]") {
     "upstreams": {
       "app": {
         "balance": "round_robin", "keepalive": 0, "keepalive_timeout_ms": 5000, "retries": 3,
+        "non_retriable_max_idle_ms": 0,
         "backends": [ { "address": "10.0.0.1:80", "weight": 256, "backup": true } ]
       }
     },
@@ -100,6 +102,7 @@ TEST_CASE("every accepted key is read into the config", "[conf]") {
   const UpstreamConfig& u = c.upstreams.at(0);
   CHECK(u.keepalive == 0);
   CHECK(u.keepalive_timeout_ms == 5000);
+  CHECK(u.non_retriable_max_idle_ms == 0);
   CHECK(u.retries == 3);
   CHECK(u.backends.at(0).weight == 256);
   CHECK(u.backends.at(0).backup);

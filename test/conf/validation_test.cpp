@@ -249,8 +249,8 @@ TEST_CASE("retries above 10 are rejected", "[conf][validation]") {
 TEST_CASE("a misspelt upstream key is rejected, listing the upstream keys", "[conf][validation]") {
   require_error(config_text({.upstream = "\"helth\": {}"}), "/upstreams/app/helth", kUpstreamLine,
                 {"unknown key \"helth\"",
-                 "balance, hash_key, backends, keepalive, keepalive_timeout_ms, retries, "
-                 "slow_start_ms, health, passive"});
+                 "balance, hash_key, backends, keepalive, keepalive_timeout_ms, "
+                 "non_retriable_max_idle_ms, retries, slow_start_ms, health, passive"});
 }
 
 // --- backends ---
