@@ -8,8 +8,9 @@ import statistics
 from .scenarios import Metric, Scenario
 from .targets import direct_note, format_measured
 
-PEERS = ["nginx", "haproxy"]
-LABELS = {"sluice": "Sluice", "nginx": "nginx", "haproxy": "HAProxy", "direct": "direct"}
+PEERS = ["baseline", "nginx", "haproxy"]   # each gets a ratio column Sluice ÷ peer
+LABELS = {"sluice": "Sluice", "baseline": "baseline", "nginx": "nginx", "haproxy": "HAProxy",
+          "direct": "direct"}
 
 
 class Results:
@@ -78,10 +79,17 @@ def _ratios(values: dict) -> dict:
 # --------------------------------------------------------------------------- Markdown
 
 def markdown(summary: dict, results: Results, meta: dict, targets: list[dict]) -> str:
-    candidates = [c for c in ["sluice", "nginx", "haproxy", "direct"]
+    lines = _header(meta)
+    lines += _table(summary, results, meta)
+    lines += _targets(targets, meta)
+    return "\n".join(lines) + "\n"
+
+
+def _table(summary: dict, results: Results, meta: dict) -> list[str]:
+    candidates = [c for c in ["sluice", "baseline", "nginx", "haproxy", "direct"]
                   if c in results.candidates or (c == "direct" and _any_direct(results))]
     peers = [p for p in PEERS if p in results.candidates and "sluice" in results.candidates]
-    lines = _header(meta)
+    lines = []
     columns = ["scenario", "metric"] + [LABELS[c] for c in candidates] \
         + [f"Sluice ÷ {LABELS[p]}" for p in peers]
     lines.append("| " + " | ".join(columns) + " |")
@@ -98,8 +106,8 @@ def markdown(summary: dict, results: Results, meta: dict, targets: list[dict]) -
             cells += [_ratio_cell(row, p) for p in peers]
             lines.append("| " + " | ".join(cells) + " |")
     lines += _footnotes(results, direct)
-    lines += _targets(targets, meta)
-    return "\n".join(lines) + "\n"
+    return lines
+
 
 
 def _targets(targets: list[dict], meta: dict) -> list[str]:
@@ -121,12 +129,17 @@ def _any_direct(results: Results) -> bool:
 
 def _header(meta: dict) -> list[str]:
     s, v, m = meta["settings"], meta["versions"], meta["machine"]
+    binaries = meta.get("binaries", {})
+    baseline = ([f"- Sluice: {binaries.get('sluice', 'not run')}; baseline: "
+                 f"{binaries['baseline']} (version {v.get('baseline', '?')})"]
+                if "baseline" in binaries else [])
     return [
         "# Sluice benchmark results", "",
         f"- date: {meta['date']}",
         f"- machine: {m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; {meta['pinning']}",
         f"- versions: Sluice {v['sluice']}, nginx {v['nginx']}, HAProxy {v['haproxy']}, "
         f"wrk {v['wrk']}, OpenSSL {v['openssl']}",
+        *baseline,
         f"- {s['rounds']} interleaved round(s) of {s['duration']} s per measurement "
         f"(+{s['warmup']} s warm-up); wrk {s['wrk_threads']} thread(s), {s['connections']} "
         f"connections ({s['large_connections']} for 1 MiB); {s['idle_connections']} idle "

@@ -58,6 +58,12 @@ def ensure_tools(tools: list[str], install: bool) -> None:
                      + ("" if install else "; install them, or run without --no-install"))
 
 
+def ensure_binary(binary: str) -> None:
+    """A binary given on the command line (--baseline) must be there: it is never built."""
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise SystemExit(f"bench: {binary} is not an executable file")
+
+
 def ensure_sluice(binary: str) -> None:
     """Builds Sluice only when the binary is missing; a present binary is used as it is."""
     if os.path.exists(binary):
@@ -137,14 +143,17 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def versions(sluice: str) -> dict:
-    return {
+def versions(sluice: str, baseline: str | None = None) -> dict:
+    found = {
         "sluice": _version([sluice, "--version"], r"sluice\s+(\S+)"),
         "nginx": _version(["nginx", "-v"], r"nginx/(\S+)"),
         "haproxy": _version(["haproxy", "-v"], r"version\s+(\S+)"),
         "wrk": _version(["wrk", "-v"], r"wrk\s+(\S+)"),
         "openssl": _version(["openssl", "version"], r"OpenSSL\s+(\S+)"),
     }
+    if baseline:
+        found["baseline"] = _version([baseline, "--version"], r"sluice\s+(\S+)")
+    return found
 
 
 def _version(argv: list[str], pattern: str) -> str:
