@@ -15,16 +15,19 @@ DEFAULT_SLUICE = os.path.join(REPO, "build", "core", "sluice")
 
 # Tools the harness runs, and the Debian package scripts/bootstrap.sh --bench installs for each.
 TOOLS = {"nginx": "nginx-light", "haproxy": "haproxy", "wrk": "wrk", "openssl": "openssl",
-         "taskset": "util-linux"}
+         "taskset": "util-linux", "valgrind": "valgrind"}
 
 
 def log(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def needed_tools(candidates: list[str], scenarios: list, layout: CpuLayout) -> list[str]:
+def needed_tools(candidates: list[str], scenarios: list, layout: CpuLayout,
+                 callgrind: bool = False) -> list[str]:
     """The tools this run will start: nginx always (the backends), the rest as chosen."""
     tools = ["nginx"]
+    if callgrind:
+        tools.append("valgrind")
     if "haproxy" in candidates:
         tools.append("haproxy")
     if any(s.uses_wrk for s in scenarios):
