@@ -1,6 +1,8 @@
 // The checker owns one Probe per actively checked backend and re-plans them per snapshot.
 #include "health/checker.h"
 
+#include <unordered_map>
+
 #include "core/io/log.h"
 #include "health/passive.h"
 #include "health/probe.h"
@@ -22,7 +24,12 @@ Checker::~Checker() {
 
 void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
   if (stopped_) return;
-  for (Probe* p : probes_) p->retire();
+  // Passes counted towards ending an ejection carry over to a backend's new probe.
+  std::unordered_map<const balancer::BackendState*, EjectionPasses> counted;
+  for (Probe* p : probes_) {
+    counted.emplace(p->state(), p->ejection_passes());
+    p->retire();
+  }
   probes_.clear();
   snapshot_ = std::move(snapshot);
   for (const conf::Upstream& upstream : snapshot_->upstreams) {
@@ -39,6 +46,8 @@ void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
     }
     for (const balancer::Backend& backend : upstream.pool.backends) {
       auto* probe = new Probe(loop_, connector_, blocks_, heads_, snapshot_, upstream, backend);
+      if (auto it = counted.find(backend.state.get()); it != counted.end())
+        probe->carry(it->second);
       probe->start();
       probes_.push_back(probe);
     }

@@ -1,7 +1,8 @@
 // Active health checks: each backend of an upstream with a "health" block gets an HTTP GET on
 // its interval, off the workers' loops. `rise` passing checks bring a backend up, `fall` failing
 // ones take it down; every change is logged once with its reason. The checker also lets
-// passively ejected backends back in when their ejection runs out.
+// passively ejected backends back in: when their ejection runs out, or, for an upstream with
+// checks, as soon as `rise` checks in a row that started during the ejection have passed.
 #pragma once
 
 #include <uv.h>

@@ -45,14 +45,20 @@ void release_expired(const balancer::Backend& backend, const conf::UpstreamConfi
   balancer::BackendState& s = *backend.state;
   if (!s.ejected.load(std::memory_order_relaxed) || upstream.health.enabled) return;
   if (now_ms < s.ejected_until_ms.load(std::memory_order_relaxed)) return;
+  end_ejection(backend, upstream, now_ms, "after its ejection");
+}
+
+void end_ejection(const balancer::Backend& backend, const conf::UpstreamConfig& upstream,
+                  uint64_t now_ms, std::string_view why) {
+  balancer::BackendState& s = *backend.state;
   // On probation: one more failure ejects it again, for twice as long.
   const uint32_t threshold = upstream.passive.failures;
   s.consecutive_failures.store(threshold > 0 ? threshold - 1 : 0, std::memory_order_relaxed);
   s.up_since_ms.store(now_ms, std::memory_order_relaxed);
   s.ejected_until_ms.store(UINT64_MAX);
   s.ejected.store(false);
-  core::log(LogLevel::kInfo, "upstream %s: backend %s back in after its ejection",
-            upstream.name.c_str(), backend.address.c_str());
+  core::log(LogLevel::kInfo, "upstream %s: backend %s back in %.*s", upstream.name.c_str(),
+            backend.address.c_str(), static_cast<int>(why.size()), why.data());
 }
 
 }  // namespace sluice::health

@@ -1,6 +1,7 @@
 // Passive outlier detection: the workers report how each request to a backend went, and a run
 // of failures ejects the backend for a while (doubling on repeats, capped). Only atomics are
-// touched, so any worker may report without locking; the checker lets ejected backends back.
+// touched, so any worker may report without locking; the checker lets ejected backends back:
+// when the ejection runs out, or earlier when active checks see the backend healthy again.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,14 @@ bool record_failure(const balancer::Backend& backend, const conf::PassiveHealthC
                     uint64_t now_ms, std::string_view upstream, std::string_view cause);
 
 // Called periodically off the workers: lets backends whose ejection ran out back in. With
-// active checks the next passing check does it instead (so a still-dead backend stays out).
+// active checks the probe does it instead (so a still-dead backend stays out): on the first
+// passing check once the time is up, or on `rise` passing checks in a row during the ejection.
 void release_expired(const balancer::Backend& backend, const conf::UpstreamConfig& upstream,
                      uint64_t now_ms);
+
+// Ends an ejection now, off the workers: the backend is back on probation (one more failure
+// ejects it again, for twice as long) and its slow start begins. `why` ends the log line.
+void end_ejection(const balancer::Backend& backend, const conf::UpstreamConfig& upstream,
+                  uint64_t now_ms, std::string_view why);
 
 }  // namespace sluice::health

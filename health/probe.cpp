@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/io/log.h"
+#include "health/passive.h"
 
 namespace sluice::health {
 
@@ -39,6 +40,7 @@ void Probe::on_interval(uv_timer_t* timer) {
 void Probe::begin_check() {
   int error = 0;
   parser_.reset();
+  started_in_ = ejection_at_start(backend_);
   stream_ = connector_.connect(reinterpret_cast<const sockaddr*>(&backend_.sockaddr), this, &error);
   if (stream_ == nullptr) return finish(false, std::string("connect: ") + uv_strerror(error));
   deadline_.set(upstream_.settings.health.timeout_ms);
@@ -94,41 +96,58 @@ void Probe::finish(bool passed, const std::string& reason) {
   release_handle();
   if (retired_) return;
   if (passed)
-    apply_pass(backend_, upstream_, uv_now(interval_.loop));
+    apply_pass(backend_, upstream_, uv_now(interval_.loop), started_in_, counted_);
   else
-    apply_failure(backend_, upstream_, reason);
+    apply_failure(backend_, upstream_, reason, counted_);
+}
+
+uint64_t Probe::ejection_at_start(const balancer::Backend& backend) {
+  const balancer::BackendState& s = *backend.state;
+  if (!s.ejected) return 0;
+  const uint64_t until = s.ejected_until_ms;
+  return until == UINT64_MAX ? 0 : until;
 }
 
 void Probe::apply_pass(const balancer::Backend& backend, const conf::Upstream& upstream,
-                       uint64_t now_ms) {
+                       uint64_t now_ms, uint64_t started_in, EjectionPasses& counted) {
   balancer::BackendState& s = *backend.state;
   const bool never_checked = s.check_passes == 0 && s.check_failures == 0;
   s.check_failures = 0;
   ++s.check_passes;
   const char* name = upstream.pool.name.c_str();
+  const uint32_t rise = upstream.settings.health.rise;
   // A backend that was never checked (one DNS just found) needs only this first pass.
-  if (!s.up && (never_checked || s.check_passes >= upstream.settings.health.rise)) {
+  if (!s.up && (never_checked || s.check_passes >= rise)) {
     s.up_since_ms = now_ms;
     s.up = true;
     core::log(LogLevel::kInfo, "upstream %s: backend %s is up (%u passing checks)", name,
               backend.address.c_str(), s.check_passes);
   }
-  if (s.ejected && now_ms >= s.ejected_until_ms) {
-    const uint32_t threshold = upstream.settings.passive.failures;
-    s.consecutive_failures = threshold > 0 ? threshold - 1 : 0;  // on probation
-    s.up_since_ms = now_ms;
-    s.ejected_until_ms = UINT64_MAX;
-    s.ejected = false;
-    core::log(LogLevel::kInfo, "upstream %s: backend %s back in after its ejection (check passed)",
-              name, backend.address.c_str());
+  if (!s.ejected) {
+    counted = {};
+    return;
   }
+  const uint64_t until = s.ejected_until_ms;
+  if (now_ms >= until) {
+    counted = {};
+    return end_ejection(backend, upstream.settings, now_ms, "after its ejection (check passed)");
+  }
+  if (started_in == 0 || started_in != until) return;  // began before this ejection: stale
+  counted.passes = counted.ejection == until ? counted.passes + 1 : 1;
+  counted.ejection = until;
+  if (counted.passes < rise) return;
+  const std::string why = "after " + std::to_string(counted.passes) + " passing checks, " +
+                          std::to_string(until - now_ms) + " ms before its ejection ends";
+  counted = {};
+  end_ejection(backend, upstream.settings, now_ms, why);
 }
 
 void Probe::apply_failure(const balancer::Backend& backend, const conf::Upstream& upstream,
-                          const std::string& reason) {
+                          const std::string& reason, EjectionPasses& counted) {
   balancer::BackendState& s = *backend.state;
   s.check_passes = 0;
   ++s.check_failures;
+  counted.passes = 0;
   if (s.up && s.check_failures >= upstream.settings.health.fall) {
     s.up = false;
     core::log(LogLevel::kWarn, "upstream %s: backend %s is down (%u failed checks, last: %s)",

@@ -1,5 +1,6 @@
 // One backend under active checks: a timer that starts an HTTP GET every interval, and the
-// state machine that turns passes and failures into the backend's `up` flag.
+// state machine that turns passes and failures into the backend's `up` flag and ends passive
+// ejections of backends that pass again.
 #pragma once
 
 #include <uv.h>
@@ -15,6 +16,13 @@
 
 namespace sluice::health {
 
+// The passing checks counted towards ending one passive ejection early. Only checks that started
+// during that ejection count: a check that started before it says nothing about the backend since.
+struct EjectionPasses {
+  uint64_t ejection = 0;  // the ejection counted in, by its ejected_until_ms; 0: none
+  uint32_t passes = 0;    // passing checks in a row that started during it
+};
+
 class Probe final : public core::StreamHandler {
  public:
   Probe(uv_loop_t* loop, core::Connector& connector, core::BlockPool& blocks, core::HeadPool& heads,
@@ -24,11 +32,23 @@ class Probe final : public core::StreamHandler {
   // Stops checking; the object frees itself once libuv has released its handles.
   void retire();
 
+  // What this probe has counted towards ending an ejection, so that a probe replacing it (on
+  // reload or a DNS change) goes on from there, as the backend's own state does.
+  const balancer::BackendState* state() const { return backend_.state.get(); }
+  const EjectionPasses& ejection_passes() const { return counted_; }
+  void carry(const EjectionPasses& counted) { counted_ = counted; }
+
+  // The ejection a check starting now falls in, for apply_pass when the check ends: the backend's
+  // ejected_until_ms while it is passively ejected; 0 when it is not, or while the worker that
+  // ejects it has yet to store when the ejection ends.
+  static uint64_t ejection_at_start(const balancer::Backend& backend);
   // The outcome of one check, applied to the backend's state (public for the unit tests).
+  // `started_in` is what ejection_at_start said when the check began. `rise` passes in a row
+  // that started during an ejection end it early; once it has run out any pass ends it.
   static void apply_pass(const balancer::Backend& backend, const conf::Upstream& upstream,
-                         uint64_t now_ms);
+                         uint64_t now_ms, uint64_t started_in, EjectionPasses& counted);
   static void apply_failure(const balancer::Backend& backend, const conf::Upstream& upstream,
-                            const std::string& reason);
+                            const std::string& reason, EjectionPasses& counted);
 
  private:
   ~Probe() = default;
@@ -51,6 +71,8 @@ class Probe final : public core::StreamHandler {
   const conf::Upstream& upstream_;
   const balancer::Backend& backend_;
   core::Stream* stream_ = nullptr;
+  uint64_t started_in_ = 0;  // ejection_at_start() of the running check
+  EjectionPasses counted_;
   int open_handles_ = 2;
   bool retired_ = false;
 };

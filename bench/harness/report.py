@@ -8,18 +8,21 @@ import statistics
 from .scenarios import Metric, Scenario
 from .targets import direct_note, format_measured
 
-PEERS = ["nginx", "haproxy"]
-LABELS = {"sluice": "Sluice", "nginx": "nginx", "haproxy": "HAProxy", "direct": "direct"}
+PEERS = ["baseline", "nginx", "haproxy"]   # each gets a ratio column Sluice ÷ peer
+LABELS = {"sluice": "Sluice", "baseline": "baseline", "nginx": "nginx", "haproxy": "HAProxy",
+          "direct": "direct"}
 
 
 class Results:
     """runs[scenario][candidate] is a list with one entry per round: the measured metrics, or
-    {"error": "..."}; na[scenario][candidate] says why a candidate was not run at all."""
+    {"error": "..."}; na[scenario][candidate] says why a candidate was not run at all;
+    callgrind[candidate] is harness/callgrind.measure's result for each Sluice binary."""
 
     def __init__(self, candidates: list[str]):
         self.candidates = candidates
         self.runs: dict[str, dict[str, list[dict]]] = {}
         self.na: dict[str, dict[str, str]] = {}
+        self.callgrind: dict[str, dict] = {}
 
     def add(self, scenario: str, candidate: str, run: dict) -> None:
         self.runs.setdefault(scenario, {}).setdefault(candidate, []).append(run)
@@ -78,10 +81,20 @@ def _ratios(values: dict) -> dict:
 # --------------------------------------------------------------------------- Markdown
 
 def markdown(summary: dict, results: Results, meta: dict, targets: list[dict]) -> str:
-    candidates = [c for c in ["sluice", "nginx", "haproxy", "direct"]
+    lines = _header(meta, bool(summary))
+    if summary:
+        lines += _table(summary, results, meta)
+        lines += _targets(targets, meta)
+    if results.callgrind:
+        lines += _callgrind(results.callgrind)
+    return "\n".join(lines) + "\n"
+
+
+def _table(summary: dict, results: Results, meta: dict) -> list[str]:
+    candidates = [c for c in ["sluice", "baseline", "nginx", "haproxy", "direct"]
                   if c in results.candidates or (c == "direct" and _any_direct(results))]
     peers = [p for p in PEERS if p in results.candidates and "sluice" in results.candidates]
-    lines = _header(meta)
+    lines = []
     columns = ["scenario", "metric"] + [LABELS[c] for c in candidates] \
         + [f"Sluice ÷ {LABELS[p]}" for p in peers]
     lines.append("| " + " | ".join(columns) + " |")
@@ -98,8 +111,32 @@ def markdown(summary: dict, results: Results, meta: dict, targets: list[dict]) -
             cells += [_ratio_cell(row, p) for p in peers]
             lines.append("| " + " | ".join(cells) + " |")
     lines += _footnotes(results, direct)
-    lines += _targets(targets, meta)
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _callgrind(found: dict) -> list[str]:
+    any_run = next((r for r in found.values() if "error" not in r), None)
+    lines = ["", "## Instructions per keep-alive request (callgrind)", ""]
+    if any_run:
+        n, warmup = any_run["requests"], any_run["warmup"]
+        lines += [f"User-space instructions (Ir) of the whole Sluice process under callgrind, one "
+                  f"worker, one backend, one keep-alive client: (Ir of {warmup} + {n:,} requests "
+                  f"− Ir of {warmup} requests) ÷ {n:,}, so start-up, warm-up and shutdown cancel "
+                  "out (see bench/README.md).", ""]
+    lines += ["| binary | Ir, warm-up only | Ir, warm-up + N | Ir per request |",
+              "|---|---:|---:|---:|"]
+    for name, r in found.items():
+        if "error" in r:
+            first = r["error"].strip().splitlines()[0] if r["error"].strip() else "?"
+            lines.append(f"| {LABELS[name]} | failed: {first} | | |")
+        else:
+            lines.append(f"| {LABELS[name]} | {r['short']['ir']:,} | {r['long']['ir']:,} | "
+                         f"{r['ir_per_request']:,.0f} |")
+    sluice, baseline = found.get("sluice", {}), found.get("baseline", {})
+    if "ir_per_request" in sluice and baseline.get("ir_per_request"):
+        ratio = sluice["ir_per_request"] / baseline["ir_per_request"]
+        lines += ["", f"Sluice ÷ baseline, instructions per request (↓): {ratio:.3f}"]
+    return lines
 
 
 def _targets(targets: list[dict], meta: dict) -> list[str]:
@@ -119,22 +156,27 @@ def _any_direct(results: Results) -> bool:
     return any("direct" in by_c for by_c in results.runs.values())
 
 
-def _header(meta: dict) -> list[str]:
+def _header(meta: dict, timed: bool = True) -> list[str]:
     s, v, m = meta["settings"], meta["versions"], meta["machine"]
+    binaries = meta.get("binaries", {})
+    baseline = ([f"- Sluice: {binaries.get('sluice', 'not run')}; baseline: "
+                 f"{binaries['baseline']} (version {v.get('baseline', '?')})"]
+                if "baseline" in binaries else [])
     return [
         "# Sluice benchmark results", "",
         f"- date: {meta['date']}",
         f"- machine: {m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; {meta['pinning']}",
         f"- versions: Sluice {v['sluice']}, nginx {v['nginx']}, HAProxy {v['haproxy']}, "
         f"wrk {v['wrk']}, OpenSSL {v['openssl']}",
+        *baseline,
+    ] + ([
         f"- {s['rounds']} interleaved round(s) of {s['duration']} s per measurement "
         f"(+{s['warmup']} s warm-up); wrk {s['wrk_threads']} thread(s), {s['connections']} "
         f"connections ({s['large_connections']} for 1 MiB); {s['idle_connections']} idle "
         f"connections; {s['reloads']} reloads per run",
         "- cells: median over rounds, ± half the spread between the best and worst round "
         "relative to the median; ratios: Sluice ÷ peer (↑ higher is better, ↓ lower is better)",
-        "",
-    ]
+    ] if timed else []) + [""]
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -185,4 +227,5 @@ def _footnotes(results: Results, direct: str | None) -> list[str]:
 
 def document(summary: dict, results: Results, meta: dict, targets: list[dict]) -> str:
     return json.dumps({**meta, "summary": summary, "targets": targets, "runs": results.runs,
-                       "na": results.na}, indent=2, sort_keys=False) + "\n"
+                       "na": results.na, "callgrind": results.callgrind},
+                      indent=2, sort_keys=False) + "\n"

@@ -158,10 +158,13 @@ class Proxy:
 
 
 class Sluice(Proxy):
+    """Sluice under test; with another binary and name, the baseline it is compared with."""
+
     name, label = "sluice", "Sluice"
 
-    def __init__(self, binary: str, *args):
+    def __init__(self, binary: str, *args, name: str = "sluice", label: str = "Sluice"):
         self.binary = binary
+        self.name, self.label = name, label   # before Proxy.__init__, which names its dir
         super().__init__(*args)
 
     def supports_tls(self) -> str | None:

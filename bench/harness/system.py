@@ -15,16 +15,19 @@ DEFAULT_SLUICE = os.path.join(REPO, "build", "core", "sluice")
 
 # Tools the harness runs, and the Debian package scripts/bootstrap.sh --bench installs for each.
 TOOLS = {"nginx": "nginx-light", "haproxy": "haproxy", "wrk": "wrk", "openssl": "openssl",
-         "taskset": "util-linux"}
+         "taskset": "util-linux", "valgrind": "valgrind"}
 
 
 def log(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def needed_tools(candidates: list[str], scenarios: list, layout: CpuLayout) -> list[str]:
+def needed_tools(candidates: list[str], scenarios: list, layout: CpuLayout,
+                 callgrind: bool = False) -> list[str]:
     """The tools this run will start: nginx always (the backends), the rest as chosen."""
     tools = ["nginx"]
+    if callgrind:
+        tools.append("valgrind")
     if "haproxy" in candidates:
         tools.append("haproxy")
     if any(s.uses_wrk for s in scenarios):
@@ -56,6 +59,12 @@ def ensure_tools(tools: list[str], install: bool) -> None:
     names = ", ".join(f"{tool} (Debian package {TOOLS[tool]})" for tool in missing)
     raise SystemExit(f"bench: missing tool(s) on PATH: {names}"
                      + ("" if install else "; install them, or run without --no-install"))
+
+
+def ensure_binary(binary: str) -> None:
+    """A binary given on the command line (--baseline) must be there: it is never built."""
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise SystemExit(f"bench: {binary} is not an executable file")
 
 
 def ensure_sluice(binary: str) -> None:
@@ -137,14 +146,17 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def versions(sluice: str) -> dict:
-    return {
+def versions(sluice: str, baseline: str | None = None) -> dict:
+    found = {
         "sluice": _version([sluice, "--version"], r"sluice\s+(\S+)"),
         "nginx": _version(["nginx", "-v"], r"nginx/(\S+)"),
         "haproxy": _version(["haproxy", "-v"], r"version\s+(\S+)"),
         "wrk": _version(["wrk", "-v"], r"wrk\s+(\S+)"),
         "openssl": _version(["openssl", "version"], r"OpenSSL\s+(\S+)"),
     }
+    if baseline:
+        found["baseline"] = _version([baseline, "--version"], r"sluice\s+(\S+)")
+    return found
 
 
 def _version(argv: list[str], pattern: str) -> str:

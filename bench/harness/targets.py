@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 # Below this many CPUs the direct path (wrk and the backend, without the proxy's CPU) is not a
 # fair ceiling for proxied runs, which also use the proxy's CPU.
 FAIR_DIRECT_CPUS = 4
-_LABELS = {"sluice": "Sluice", "nginx": "nginx", "haproxy": "HAProxy"}
+_LABELS = {"sluice": "Sluice", "baseline": "baseline", "nginx": "nginx", "haproxy": "HAProxy"}
 
 
 @dataclass

@@ -1,6 +1,7 @@
 // The active checks' state machine: `fall` failed checks in a row take a backend down, `rise`
-// passing ones bring it back, a backend never checked needs one pass, and a passing check lets
-// a passively ejected backend back in once its ejection has run out.
+// passing ones bring it back, a backend never checked needs one pass, and passing checks let a
+// passively ejected backend back in: `rise` in a row that started during the ejection, or any
+// one once the ejection has run out.
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -8,6 +9,7 @@
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "health/checker.h"
+#include "health/passive.h"
 #include "health/probe.h"
 
 namespace sluice::health {
@@ -30,13 +32,16 @@ conf::Upstream checked_upstream(uint32_t rise = 2, uint32_t fall = 3) {
   return upstream;
 }
 
+// Checks that all started before any ejection of the backend (started_in 0).
 void fail_checks(const Backend& backend, const conf::Upstream& upstream, int count) {
-  for (int i = 0; i < count; ++i) Probe::apply_failure(backend, upstream, "status 500");
+  EjectionPasses counted;
+  for (int i = 0; i < count; ++i) Probe::apply_failure(backend, upstream, "status 500", counted);
 }
 
 void pass_checks(const Backend& backend, const conf::Upstream& upstream, int count,
                  uint64_t now_ms = 1000) {
-  for (int i = 0; i < count; ++i) Probe::apply_pass(backend, upstream, now_ms);
+  EjectionPasses counted;
+  for (int i = 0; i < count; ++i) Probe::apply_pass(backend, upstream, now_ms, 0, counted);
 }
 
 TEST_CASE("a backend stays up through fall - 1 failed checks", "[health][probe]") {
@@ -152,7 +157,7 @@ TEST_CASE("passing checks of a backend that is already up leave up_since_ms alon
   CHECK(backend.state->up_since_ms == 0);  // 0: up since long ago, no ramp
 }
 
-TEST_CASE("a passing check does not let an ejected backend back before its ejection runs out",
+TEST_CASE("passing checks that started before an ejection do not end it before it runs out",
           "[health][probe]") {
   quiet();
   const conf::Upstream upstream = checked_upstream(2, 3);
