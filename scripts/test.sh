@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds Sluice and runs every test: the Catch2 units and the integration tests (release build),
-# the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and the libFuzzer
-# target for 60 seconds. Ends with one line: "N passed, N failed".
+# Builds Sluice and runs every test: the Catch2 units (ctest) and the integration tests (pytest,
+# test/integration) in a release build, the same suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and the libFuzzer target for 60 seconds. Ends with one line:
+# "N passed, N failed", counting each unit and each integration test of every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +23,38 @@ tally() {  # reads ctest's "N tests failed out of M" line from a log
   failed=$((failed + bad))
 }
 
+tally_pytest() {  # tally_pytest LOG STATUS: reads conftest.py's "integration: N passed, M failed"
+  local log=$1 status=$2 line good bad
+  line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  if [[ -z "$line" ]]; then
+    echo "integration: no count from pytest (exit status $status)"; tail -n 40 "$log"
+    failed=$((failed + 1)); return
+  fi
+  good=$(sed -E 's/^integration: ([0-9]+) passed.*/\1/' <<<"$line")
+  bad=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+  passed=$((passed + good))
+  failed=$((failed + bad))
+  # Exit status 5 is "no tests collected"; any other non-zero status with no failed test counted
+  # (an error outside every test, an interruption) and a run without one passing test also fail.
+  if [[ $status -ne 0 && $bad -eq 0 ]] || [[ $good -eq 0 ]]; then
+    echo "integration: pytest exit status $status with $good passed, $bad failed"
+    failed=$((failed + 1))
+  fi
+}
+
+integration() {  # integration BUILD_DIR: the pytest suite against BUILD_DIR/core/sluice
+  local dir=$1 status
+  /usr/bin/pytest test/integration --sluice "$dir/core/sluice" -n "$jobs" \
+    >"$dir/pytest.log" 2>&1
+  status=$?
+  # The failures in full (each with its sluice log tails), then the short summary and the count.
+  sed -n '/^=* \(ERRORS\|FAILURES\) =*$/,/^=* short test summary info =*$/{
+            /^=* short test summary info =*$/d; /^integration: /d; p; }' "$dir/pytest.log" |
+    head -n 600
+  grep -E '^(FAILED|ERROR) |^integration: |^=+ .* in [0-9.]+s' "$dir/pytest.log" || true
+  tally_pytest "$dir/pytest.log" "$status"
+}
+
 stage() {  # stage NAME BUILD_DIR CMAKE_ARGS...
   local name=$1 dir=$2
   shift 2
@@ -36,6 +69,7 @@ stage() {  # stage NAME BUILD_DIR CMAKE_ARGS...
   (cd "$dir" && ctest -j "$jobs" --output-on-failure --timeout 300) 2>&1 | tee "$dir/ctest.log" |
     grep -E '(Passed|Failed|\*\*\*|tests passed)' | grep -v ' Passed ' || true
   tally "$dir/ctest.log"
+  integration "$dir"
 }
 
 stage "release build: units and integration" build -DCMAKE_BUILD_TYPE=Release

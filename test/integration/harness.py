@@ -1,5 +1,6 @@
 """Harness for the Sluice integration tests (Python standard library only): the facade the
 tests import from. Everything listens and connects on 127.0.0.1 only, on kernel-picked ports.
+pytest runs the tests; conftest.py holds the fixtures and the cleanup after each test.
 
 wire.py      HTTP/1.1 parsing and framing, readers, request bytes, the raw-socket Client
 backends.py  the raw-socket Backend server, handler factories, payloads, health-aware services
@@ -15,9 +16,9 @@ from backends import (HEALTH_CHECK_AGENT, Backend, BoundBackend, ClosedPort, Exc
 from load import LoadClients, SourceClient, run_keepalive_clients
 from proxy import (DEFAULT_LIMITS, DEFAULT_TIMEOUTS, READY_TIMEOUT_S, CliResult, Sluice,
                    assert_rejected_before_backend, assert_status, backend_entry, bodies, cleanup,
-                   configure, created_workdir, describe_status, failure_report, forget,
-                   free_port, proxy_config, raise_fd_limit, rss_bytes, run_cli, sluice_binary,
-                   wait_for_log, workdir, write_file)
+                   configure, created_workdir, describe_status, end_workdir, failure_report,
+                   forget, free_port, proxy_config, raise_fd_limit, rss_bytes, run_cli,
+                   sluice_binary, wait_for_log, workdir, write_file)
 from wire import (HOST, HOST_HEADER, BufferReader, Client, ConnectionClosed, Incomplete, Message,
                   MiB, ProtocolError, Request, Response, SocketReader, chunked, content_length,
                   iter_body, iter_chunks, parse_head, request_bytes, request_framing,
@@ -36,10 +37,10 @@ __all__ = [
     "served", "HealthSwitch", "service", "BoundBackend", "ClosedPort", "UnansweredPort",
     # proxy
     "READY_TIMEOUT_S", "DEFAULT_TIMEOUTS", "DEFAULT_LIMITS", "configure", "sluice_binary",
-    "created_workdir", "workdir", "write_file", "cleanup", "forget", "failure_report",
-    "describe_status", "proxy_config", "backend_entry", "free_port", "Sluice", "CliResult",
-    "run_cli", "rss_bytes", "raise_fd_limit", "assert_status", "assert_rejected_before_backend",
-    "wait_for_log", "bodies",
+    "created_workdir", "end_workdir", "workdir", "write_file", "cleanup", "forget",
+    "failure_report", "describe_status", "proxy_config", "backend_entry", "free_port", "Sluice",
+    "CliResult", "run_cli", "rss_bytes", "raise_fd_limit", "assert_status",
+    "assert_rejected_before_backend", "wait_for_log", "bodies",
     # load
     "run_keepalive_clients", "LoadClients", "SourceClient",
 ]

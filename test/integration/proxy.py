@@ -9,6 +9,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,26 +39,37 @@ _file_numbers = itertools.count(1)
 
 
 def configure(binary: str) -> None:
-    """Sets the sluice binary every test runs (run.py calls this)."""
+    """Sets the sluice binary every test runs (conftest.py calls this with --sluice)."""
     _session["binary"] = os.path.abspath(binary)
 
 
 def sluice_binary() -> str:
     binary = _session["binary"] or os.environ.get("SLUICE_BIN")
     if not binary:
-        raise RuntimeError("no sluice binary configured: run through run.py --sluice PATH")
+        raise RuntimeError("no sluice binary configured: pass --sluice PATH to pytest "
+                           "or set SLUICE_BIN")
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         raise RuntimeError(f"sluice binary missing or not executable: {binary}")
     return binary
 
 
 def created_workdir() -> str | None:
-    """The temporary folder, if one was made (run.py removes it at the end)."""
+    """The running test's temporary folder, if one was made."""
     return _session["workdir"]
 
 
+def end_workdir(keep: bool = False) -> str | None:
+    """Deletes the running test's temporary folder (unless `keep`) and forgets it, so the next
+    test makes its own. Returns its path, or None if none was made (conftest.py calls this
+    after every test)."""
+    path, _session["workdir"] = _session["workdir"], None
+    if path and not keep:
+        shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
 def workdir() -> str:
-    """A temporary folder for this process's configs and logs."""
+    """A temporary folder for the running test's configs and logs."""
     if _session["workdir"] is None:
         _session["workdir"] = tempfile.mkdtemp(prefix="sluice-it-")
     return _session["workdir"]
@@ -71,7 +83,7 @@ def write_file(name: str, text: str) -> str:
 
 
 def cleanup() -> None:
-    """Kills every sluice and stops every backend this process started."""
+    """Kills every sluice and stops every backend the running test started."""
     for proxy in list(_proxies):
         proxy.kill()
     for backend in list(_backends):
