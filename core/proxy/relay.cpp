@@ -73,9 +73,10 @@ void Exchange::relay_response(Block* block, const char* data, size_t length) {
 
 void Exchange::on_response_head() {
   MessageHead& head = *upstream_->parser().head();
+  // After an interim answer the request may still be resent: its head is kept until then.
+  if (head.status < 200) return relay_interim(head);
   if (request_head_.block) block_unref(request_head_.block);
   request_head_ = Slice{};
-  if (head.status < 200) return relay_interim(head);
   record_.first_byte_ms = uv_now(ctx_.loop);
   record_.status = head.status;
   upstream_->set_backend_idle_limit_ms(backend_idle_limit_ms(head));

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace sluice::test {
@@ -21,9 +22,13 @@ std::string address_text(const sockaddr* address) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
     inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
     port = ntohs(in6->sin6_port);
-    return "[" + std::string(ip) + "]:" + std::to_string(port);
+    char text[INET6_ADDRSTRLEN + 10];
+    std::snprintf(text, sizeof text, "[%s]:%u", ip, static_cast<unsigned>(port));
+    return text;
   }
-  return std::string(ip) + ":" + std::to_string(port);
+  char text[INET6_ADDRSTRLEN + 10];
+  std::snprintf(text, sizeof text, "%s:%u", ip, static_cast<unsigned>(port));
+  return text;
 }
 
 }  // namespace
