@@ -31,7 +31,7 @@ class TriedBackends {
   int last() const { return count_ > 0 ? tried_[count_ - 1] : -1; }
 
  private:
-  int tried_[kMax] = {};
+  int tried_[kMax];  // only the first count_ are ever read
   size_t count_ = 0;
 };
 

@@ -13,11 +13,11 @@
 
 namespace sluice::core {
 
-bool Exchange::pick_backend() {
+bool Exchange::pick_backend(uint64_t now_ms) {
   const conf::Upstream& up = upstream_config();
   balancer::PickRequest pick;
   pick.tried = &tried_;
-  pick.now_ms = uv_now(ctx_.loop);
+  pick.now_ms = now_ms;
   if (generation_->needs_key[record_.upstream]) {
     std::string_view key;
     pick.has_key = balance_key(*request_, up.settings.hash_key, client_.client_address(), &key);
@@ -37,7 +37,8 @@ bool Exchange::pick_backend() {
 
 void Exchange::attempt(RetryWhere where) {
   const bool fresh = where == RetryWhere::kSameBackend;
-  if (!fresh && !pick_backend()) {
+  const uint64_t now_ms = uv_now(ctx_.loop);
+  if (!fresh && !pick_backend(now_ms)) {
     const std::string detail =
         "no healthy backend in upstream '" + upstream_config().pool.name + "'";
     return reply_locally({503, detail, 1});
@@ -52,7 +53,7 @@ void Exchange::attempt(RetryWhere where) {
     const uint64_t max_idle_ms =
         retriable ? UINT64_MAX : upstream_config().settings.non_retriable_max_idle_ms;
     if (UpstreamConnection* idle = ctx_.upstreams.take(b.address_hash, b.address, &connector,
-                                                       uv_now(ctx_.loop), max_idle_ms)) {
+                                                       now_ms, max_idle_ms)) {
       upstream_ = idle;
       idle->attach(this);
       idle->count_exchange();

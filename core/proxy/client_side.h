@@ -45,11 +45,15 @@ class ClientSide {
   virtual void half_close() = 0;
   // Acts on what done(), refuse() or abort() asked for. The exchange may be gone on return,
   // so an exchange calls it as the last thing it does when handling an upstream event.
-  virtual void settle() = 0;
+  void settle() {
+    if (ending_requested_) act_on_ending();
+  }
   virtual std::string_view client_address() const = 0;
 
  protected:
   ~ClientSide() = default;
+  virtual void act_on_ending() = 0;
+  bool ending_requested_ = false;  // done(), refuse() or abort() was called: settle() acts
 };
 
 }  // namespace sluice::core

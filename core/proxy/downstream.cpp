@@ -143,9 +143,10 @@ void Downstream::stash(Block* block, const char* data, size_t length) {
 
 // The exchange asked to end, to refuse its client or to abort: act on it now that the exchange
 // has returned.
-void Downstream::settle() {
+void Downstream::act_on_ending() {
   const Ending ending = ending_;
   ending_ = Ending::kNone;
+  ending_requested_ = false;
   switch (ending) {
     case Ending::kNone:
       return;
@@ -161,17 +162,20 @@ void Downstream::settle() {
 
 void Downstream::done() {
   if (ending_ == Ending::kNone) ending_ = Ending::kDone;
+  ending_requested_ = true;
 }
 
 void Downstream::refuse(const LocalReply& reply) {
   if (ending_ == Ending::kAbort) return;
   refusal_ = reply;
   ending_ = Ending::kRefuse;
+  ending_requested_ = true;
 }
 
 void Downstream::abort(Outcome outcome) {
   abort_outcome_ = outcome;
   ending_ = Ending::kAbort;
+  ending_requested_ = true;
 }
 
 void Downstream::resume() {
@@ -219,7 +223,10 @@ void Downstream::reject(const LocalReply& reply) {
   local_error_ = true;
   if (!exchange_) exchange_.emplace(ctx_, *this, nullptr, backlog_);
   exchange_->reply_locally(reply);
-  ending_ = Ending::kNone;  // the reply asked to end: closing does that
+  if (ending_ == Ending::kDone) {  // the reply asked to end: closing does that
+    ending_ = Ending::kNone;
+    ending_requested_ = false;
+  }
   close_gracefully();
 }
 
@@ -262,6 +269,7 @@ void Downstream::close_gracefully() {
   flush();  // the last response goes out before the FIN
   if (ending_ == Ending::kAbort) {
     ending_ = Ending::kNone;
+    ending_requested_ = false;
     return destroy();
   }
   if (closed_) return;

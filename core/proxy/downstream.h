@@ -62,7 +62,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   void abort(Outcome outcome) override;
   Slice begin_tunnel() override;
   void half_close() override { stream_->shutdown_write(); }
-  void settle() override;
+  void act_on_ending() override;
   std::string_view client_address() const override { return client_ip_; }
 
   void consume(Block* block, const char* data, size_t length);

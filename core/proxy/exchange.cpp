@@ -50,14 +50,6 @@ Exchange::~Exchange() {
   ctx_.release(generation_);
 }
 
-const conf::Timeouts& Exchange::timeouts() const {
-  return generation_->snapshot->config.timeouts;
-}
-
-const conf::Upstream& Exchange::upstream_config() const {
-  return generation_->snapshot->upstreams[record_.upstream];
-}
-
 void Exchange::start() {
   const conf::Snapshot& snapshot = *generation_->snapshot;
   std::string_view host;
@@ -118,9 +110,11 @@ void Exchange::on_client_drained() {
 void Exchange::finish(Outcome fallback) {
   if (stage_ == Stage::kFinished) return;
   stage_ = Stage::kFinished;
+  const std::vector<ExchangeObserver*>& observers = generation_->chains.observers;
+  if (observers.empty()) return;  // nobody reads the record: no need to close it
   if (!outcome_set_) record_.outcome = fallback;
   record_.end_ms = uv_now(ctx_.loop);
-  for (ExchangeObserver* observer : generation_->chains.observers)
+  for (ExchangeObserver* observer : observers)
     observer->on_finish(record_, request_.get());
 }
 

@@ -62,12 +62,14 @@ class Exchange final : public UpstreamUser {
   static constexpr size_t kHighWater = 256 * 1024;
   enum class Stage : uint8_t { kStarting, kUpstream, kAnswered, kDone, kTunnel, kFinished };
 
-  const conf::Timeouts& timeouts() const;
-  const conf::Upstream& upstream_config() const;
+  const conf::Timeouts& timeouts() const { return generation_->snapshot->config.timeouts; }
+  const conf::Upstream& upstream_config() const {
+    return generation_->snapshot->upstreams[record_.upstream];
+  }
 
   // Upstream attempts (attempt.cpp).
   void attempt(RetryWhere where);
-  bool pick_backend();
+  bool pick_backend(uint64_t now_ms);
   void send_request_head();
   void send_body(const Slice& body);
   void report_backend(bool ok, const char* cause);

@@ -79,7 +79,8 @@ void Exchange::on_response_head() {
   request_head_ = Slice{};
   record_.first_byte_ms = uv_now(ctx_.loop);
   record_.status = head.status;
-  upstream_->set_backend_idle_limit_ms(backend_idle_limit_ms(head));
+  // A backend names its idle limit on every answer; reading the first one per connection is enough.
+  if (!upstream_->reused()) upstream_->set_backend_idle_limit_ms(backend_idle_limit_ms(head));
   report_backend(head.status < 500, "a 5xx answer");
   if (request_->upgrade) client_.decline_upgrade();  // no 101: the next bytes are HTTP again
   if (!request_done_ || head.framing == Framing::kUntilClose) client_.close_after();

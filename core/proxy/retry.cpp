@@ -1,23 +1,7 @@
 // The retry rules, in the order they are checked.
 #include "core/proxy/retry.h"
 
-#include <llhttp.h>
-
 namespace sluice::core {
-
-bool idempotent_method(uint8_t method) {
-  switch (method) {
-    case HTTP_GET:
-    case HTTP_HEAD:
-    case HTTP_PUT:
-    case HTTP_DELETE:
-    case HTTP_OPTIONS:
-    case HTTP_TRACE:
-      return true;
-    default:
-      return false;
-  }
-}
 
 RetryDecision decide_retry(const AttemptFacts& f) {
   if (f.response_started) return {RetryWhere::kNowhere, "the response already started"};

@@ -3,6 +3,8 @@
 // request twice.
 #pragma once
 
+#include <llhttp.h>
+
 #include <cstdint>
 
 namespace sluice::core {
@@ -45,6 +47,18 @@ struct RetryDecision {
 RetryDecision decide_retry(const AttemptFacts& facts);
 
 // True for methods that RFC 9110 calls idempotent (llhttp method codes).
-bool idempotent_method(uint8_t method);
+inline bool idempotent_method(uint8_t method) {
+  switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+      return true;
+    default:
+      return false;
+  }
+}
 
 }  // namespace sluice::core

@@ -111,7 +111,8 @@ UpstreamConnection* UpstreamPool::take(uint64_t key_hash, const std::string& key
 
 void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms,
                        uint64_t now_ms) {
-  IdleList& list = idle_[idle_key(conn->key_hash(), conn->connector())];
+  if (!conn->idle_list_) conn->idle_list_ = &idle_[idle_key(conn->key_hash(), conn->connector())];
+  IdleList& list = *conn->idle_list_;
   if (list.count >= max_idle) {
     conn->destroy();
     return;
@@ -132,7 +133,8 @@ void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idl
 
 void UpstreamPool::remove(UpstreamConnection* conn) {
   if (!conn->idle) return;
-  IdleList& list = idle_[idle_key(conn->key_hash(), conn->connector())];
+  if (!conn->idle_list_) conn->idle_list_ = &idle_[idle_key(conn->key_hash(), conn->connector())];
+  IdleList& list = *conn->idle_list_;
   if (conn->idle_prev)
     conn->idle_prev->idle_next = conn->idle_next;
   else

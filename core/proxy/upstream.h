@@ -17,6 +17,12 @@ namespace sluice::core {
 
 struct WorkerContext;
 
+// The idle connections of one backend address and transport, most recently parked first.
+struct IdleList {
+  class UpstreamConnection* head = nullptr;
+  uint32_t count = 0;
+};
+
 // The exchange that currently uses an upstream connection.
 class UpstreamUser {
  public:
@@ -83,6 +89,7 @@ class UpstreamConnection final : public StreamHandler {
   uint32_t exchanges_ = 0;
   uint32_t backend_idle_limit_ms_ = 0;
   uint64_t idle_since_ms_ = 0;
+  IdleList* idle_list_ = nullptr;  // its list in the pool, found once (the map's nodes stay put)
   bool connected_ = false;
 };
 
@@ -102,10 +109,6 @@ class UpstreamPool {
   size_t idle_count() const { return total_; }
 
  private:
-  struct IdleList {
-    UpstreamConnection* head = nullptr;
-    uint32_t count = 0;
-  };
   std::unordered_map<uint64_t, IdleList> idle_;  // by key hash: no string hashing per request
   size_t total_ = 0;
 };

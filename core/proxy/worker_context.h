@@ -40,7 +40,11 @@ struct WorkerContext {
     ++current->users;
     return current;
   }
-  void release(Generation* g);
+  void release(Generation* g) {
+    if (g->users > 0) --g->users;
+    if (g->users == 0 && g != current) retire(g);
+  }
+  void retire(Generation* g);  // frees a generation nobody holds any more
   void adopt(std::shared_ptr<const conf::Snapshot> snapshot);
 
   uv_loop_t* loop;

@@ -26,12 +26,10 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot) {
   Generation* old = current;
   current = g.get();
   generations.push_back(std::move(g));
-  if (old && old->users == 0) release(old);  // frees it: nobody holds it any more
+  if (old && old->users == 0) retire(old);  // nobody holds it any more
 }
 
-void WorkerContext::release(Generation* g) {
-  if (g->users > 0) --g->users;
-  if (g->users > 0 || g == current) return;
+void WorkerContext::retire(Generation* g) {
   auto it = std::find_if(generations.begin(), generations.end(),
                          [g](const auto& owned) { return owned.get() == g; });
   if (it != generations.end()) generations.erase(it);
