@@ -148,8 +148,10 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   // The space can only end a piece, so checking each piece's last byte is enough.
   if (n > 0 && (at[n - 1] == ' ' || at[n - 1] == '\t'))
     return me.fail(400, "whitespace in a header name or before its colon");
+  // Trailers: llhttp checks their syntax; not kept. The head may be gone by now (the caller
+  // can take it at kHead), so nothing here may touch it.
+  if (me.state_ == State::kBody) return 0;
   const bool starts = me.in_value_ || me.head_->field_count() == 0;
-  if (me.state_ == State::kBody) return 0;  // trailers: llhttp checks their syntax; not kept
   if (starts && me.head_->field_count() >= me.limits_.header_count)
     return me.fail(431, "too many header fields");
   me.head_->append_name(at, n, starts);
