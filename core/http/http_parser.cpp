@@ -1,6 +1,7 @@
 // Strict HTTP/1 framing on top of llhttp. llhttp already rejects most malformed input (bad
 // chunk sizes, bare CR, CL together with TE, duplicate lengths); the checks here close the
-// gaps it leaves open for a proxy: obs-fold, whitespace before the colon, Host rules, limits.
+// gaps it leaves open for a proxy: obs-fold, whitespace before the colon, Host rules, limits,
+// and chunked framing, which Debian's non-strict llhttp checks only loosely.
 #include "core/http/http_parser.h"
 
 #include <cstring>
@@ -122,6 +123,7 @@ int HttpParser::on_message_begin(llhttp_t* p) {
   else
     me.head_->clear();
   me.state_ = State::kHead;
+  me.chunked_body_ = false;
   me.field_bytes_ = 0;
   me.raw_head_bytes_ = 0;
   me.line_start_pending_ = false;
@@ -148,8 +150,8 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   // The space can only end a piece, so checking each piece's last byte is enough.
   if (n > 0 && (at[n - 1] == ' ' || at[n - 1] == '\t'))
     return me.fail(400, "whitespace in a header name or before its colon");
-  // Trailers: llhttp checks their syntax; not kept. The head may be gone by now (the caller
-  // can take it at kHead), so nothing here may touch it.
+  // Trailers: checked by ChunkFraming, not kept. The head may be gone by now (the caller can
+  // take it at kHead), so nothing here may touch it.
   if (me.state_ == State::kBody) return 0;
   const bool starts = me.in_value_ || me.head_->field_count() == 0;
   if (starts && me.head_->field_count() >= me.limits_.header_count)
@@ -215,6 +217,8 @@ int HttpParser::decide_framing() {
     head.framing = Framing::kNone;
   } else if (llhttp_.flags & F_CHUNKED) {
     head.framing = Framing::kChunked;
+    chunked_body_ = true;
+    chunks_.begin(limits_.header_bytes);
   } else if (llhttp_.flags & F_CONTENT_LENGTH) {
     head.framing = llhttp_.content_length ? Framing::kLength : Framing::kNone;
     head.content_length = llhttp_.content_length;
@@ -261,6 +265,7 @@ void HttpParser::decline_upgrade() {
 ParseStep HttpParser::execute(const char* data, size_t length) {
   if (state_ == State::kFailed) return {ParseEvent::kError, 0};
   if (state_ == State::kDone) state_ = State::kIdle;
+  if (state_ == State::kBody && chunked_body_) return execute_chunked(data, length);
   const bool reading_head = state_ != State::kBody;
   const llhttp_errno_t err = llhttp_execute(&llhttp_, data, length);
   const char* pos = llhttp_get_error_pos(&llhttp_);
@@ -289,6 +294,29 @@ ParseStep HttpParser::execute(const char* data, size_t length) {
     default:
       return failure(consumed);
   }
+}
+
+// llhttp gets only the bytes the checker accepted, so nothing it reports (de-chunked bytes to
+// the sink, the message's end) rests on framing the checker refused; and the two must agree on
+// where the body ends.
+ParseStep HttpParser::execute_chunked(const char* data, size_t length) {
+  size_t checked = 0;
+  const ChunkFraming::Status status = chunks_.scan(data, length, &checked);
+  if (status == ChunkFraming::Status::kError) {
+    fail(400, chunks_.error());
+    return failure(checked);
+  }
+  const bool ended = status == ChunkFraming::Status::kEnd;
+  const llhttp_errno_t err = llhttp_execute(&llhttp_, data, checked);
+  if (err == HPE_OK && !ended) return {ParseEvent::kNeedMore, length};
+  const char* pos = llhttp_get_error_pos(&llhttp_);
+  const size_t consumed = pos ? static_cast<size_t>(pos - data) : checked;
+  if (err == HPE_PAUSED && ended && state_ == State::kDone && consumed == checked) {
+    llhttp_resume(&llhttp_);
+    return {ParseEvent::kEnd, consumed};
+  }
+  if (err == HPE_OK || err == HPE_PAUSED) fail(400, "chunked body ends where llhttp does not");
+  return failure(err == HPE_OK ? checked : consumed);
 }
 
 ParseStep HttpParser::finish() {
