@@ -78,12 +78,19 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
                   head_capacity(request) * 2 + how.client_ip.size() + how.host_if_missing.size());
   out.add(llhttp_method_name(static_cast<llhttp_method_t>(request.method)))
       .add(" ")
-      .add(request.target())
+      .add(request.origin_target())
       .add(" HTTP/1.1\r\n");
-  if (host_safe(how.host_if_missing)) out.field("Host", how.host_if_missing);
+  // RFC 9112 3.2.2: the authority of an absolute-form target wins over any Host field, and the
+  // backend gets it the only way an origin-form request can carry it.
+  const bool absolute = request.absolute_form();
+  if (absolute)
+    out.field("Host", request.host());
+  else if (host_safe(how.host_if_missing))
+    out.field("Host", how.host_if_missing);
   for (size_t i = 0; i < request.field_count(); ++i) {
     const FieldKind kind = request.kind(i);
     if (kind == FieldKind::kXForwardedProto || kind == FieldKind::kXForwardedFor) continue;
+    if (absolute && kind == FieldKind::kHost) continue;
     const bool keep_upgrade = how.tunnel && kind == FieldKind::kUpgrade;
     if (!keep_upgrade && is_hop_by_hop(request, i)) continue;
     out.field(request.name(i), request.value(i));

@@ -1,10 +1,12 @@
 // Strict HTTP/1 framing on top of llhttp. llhttp already rejects most malformed input (bad
 // chunk sizes, bare CR, CL together with TE, duplicate lengths); the checks here close the
-// gaps it leaves open for a proxy: obs-fold, whitespace before the colon, Host rules, limits,
-// and chunked framing, which Debian's non-strict llhttp checks only loosely.
+// gaps it leaves open for a proxy: obs-fold, whitespace before the colon, Host and target rules,
+// limits, and chunked framing, which Debian's non-strict llhttp checks only loosely.
 #include "core/http/http_parser.h"
 
 #include <cstring>
+
+#include "core/http/request_target.h"
 
 namespace sluice::core {
 namespace {
@@ -190,14 +192,35 @@ int HttpParser::check_request_fields() {
   MessageHead& head = *head_;
   if (head.method == HTTP_CONNECT) return fail(405, "CONNECT is not supported");
   int hosts = 0;
-  for (size_t i = 0; i < head.field_count(); ++i)
-    if (head.kind(i) == FieldKind::kHost) ++hosts;
+  size_t host_index = head.field_count();
+  for (size_t i = 0; i < head.field_count(); ++i) {
+    if (head.kind(i) != FieldKind::kHost) continue;
+    ++hosts;
+    host_index = i;
+  }
   if (hosts > 1) return fail(400, "more than one Host header");
   const bool http11 = head.version_major == 1 && head.version_minor >= 1;
   if (http11 && hosts == 0) return fail(400, "missing Host header");
+  if (check_target_and_host(host_index) != 0) return -1;
   std::string_view expect;
   if (head.find(FieldKind::kExpect, &expect))
     head.expect_continue = equals_ignore_case(expect, "100-continue");
+  return 0;
+}
+
+// The Host field must be valid even when an absolute-form target overrides it (RFC 9112 3.2),
+// and the target's authority, which the backend gets as Host, is held to the same syntax.
+int HttpParser::check_target_and_host(size_t host_index) {
+  MessageHead& head = *head_;
+  if (host_index < head.field_count()) {
+    if (!valid_host(head.value(host_index))) return fail(400, "invalid Host header");
+    head.set_host(head.value(host_index));
+  }
+  const std::string_view target = head.target();
+  if (target.empty() || target.front() == '/' || target == "*") return 0;
+  AbsoluteTarget absolute;
+  if (const char* why = parse_absolute_form(target, &absolute)) return fail(400, why);
+  head.set_absolute_form(absolute.authority, absolute.rest);
   return 0;
 }
 

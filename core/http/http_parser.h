@@ -92,6 +92,7 @@ class HttpParser {
   bool scan_head_bytes(const char* data, size_t length, bool head_complete);
   int decide_framing();
   int check_request_fields();
+  int check_target_and_host(size_t host_index);
   ParseStep execute_chunked(const char* data, size_t length);
   ParseStep failure(size_t consumed);
 
