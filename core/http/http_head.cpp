@@ -30,6 +30,7 @@ FieldKind classify_field(std::string_view name) {
       break;
     case 14:
       if (is("content-length")) return FieldKind::kContentLength;
+      if (is("http2-settings")) return FieldKind::kHttp2Settings;
       break;
     case 15:
       if (is("x-forwarded-for")) return FieldKind::kXForwardedFor;
@@ -51,6 +52,14 @@ static std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+bool next_list_item(std::string_view* list, std::string_view* item) {
+  if (list->empty()) return false;
+  const size_t comma = list->find(',');
+  *item = trim(list->substr(0, comma));
+  list->remove_prefix(comma == std::string_view::npos ? list->size() : comma + 1);
+  return true;
 }
 
 bool list_contains(std::string_view list, std::string_view token) {

@@ -36,6 +36,7 @@ enum class FieldKind : uint8_t {
   kTe,
   kTrailer,
   kUpgrade,
+  kHttp2Settings,  // belongs to an h2c upgrade, which the proxy never passes on
 };
 
 // Which FieldKind `name` is (case-insensitive).
@@ -141,6 +142,9 @@ inline bool equals_ignore_case(std::string_view a, std::string_view b) {
   }
   return true;
 }
+// Takes the next item off the front of a comma-separated list, spaces trimmed (an item may be
+// empty: "a,,b"). False once the list is used up.
+bool next_list_item(std::string_view* list, std::string_view* item);
 // True when the comma-separated list `list` holds `token` (case-insensitive, spaces trimmed).
 bool list_contains(std::string_view list, std::string_view token);
 

@@ -22,21 +22,32 @@ bool transfer_coding_is_chunked(const MessageHead& head) {
   std::string_view last;
   for (size_t i = 0; i < head.field_count(); ++i) {
     if (head.kind(i) != FieldKind::kTransferEncoding) continue;
-    std::string_view list = head.value(i);
-    while (!list.empty()) {
-      size_t comma = list.find(',');
-      std::string_view item = list.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (!item.empty()) {
-        last = item;
-        if (equals_ignore_case(item, "chunked")) ++chunked;
-      }
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
+    std::string_view list = head.value(i), item;
+    while (next_list_item(&list, &item)) {
+      if (item.empty()) continue;
+      last = item;
+      if (equals_ignore_case(item, "chunked")) ++chunked;
     }
   }
   return chunked == 1 && equals_ignore_case(last, "chunked");
+}
+
+// An Upgrade offering nothing but h2c asks to speak HTTP/2 on this connection, which is not the
+// proxy's to pass on to an HTTP/1.1 backend; RFC 9113 3.2 lets a server ignore the offer and
+// answer in HTTP/1.1. A list naming other protocols too stays an upgrade (the head writer drops
+// h2c from it), so a WebSocket handshake that also offers h2c still works.
+bool offers_only_h2c(const MessageHead& head) {
+  bool offered = false;
+  for (size_t i = 0; i < head.field_count(); ++i) {
+    if (head.kind(i) != FieldKind::kUpgrade) continue;
+    std::string_view list = head.value(i), item;
+    while (next_list_item(&list, &item)) {
+      if (item.empty()) continue;
+      if (!equals_ignore_case(item, "h2c")) return false;
+      offered = true;
+    }
+  }
+  return offered;
 }
 
 }  // namespace
@@ -202,6 +213,7 @@ int HttpParser::check_request_fields() {
   const bool http11 = head.version_major == 1 && head.version_minor >= 1;
   if (http11 && hosts == 0) return fail(400, "missing Host header");
   if (check_target_and_host(host_index) != 0) return -1;
+  if (head.upgrade && offers_only_h2c(head)) drop_h2c_upgrade();
   std::string_view expect;
   if (head.find(FieldKind::kExpect, &expect))
     head.expect_continue = equals_ignore_case(expect, "100-continue");
@@ -222,6 +234,13 @@ int HttpParser::check_target_and_host(size_t host_index) {
   if (const char* why = parse_absolute_form(target, &absolute)) return fail(400, why);
   head.set_absolute_form(absolute.authority, absolute.rest);
   return 0;
+}
+
+// llhttp reads its own `upgrade` after this callback to decide whether to pause for a protocol
+// switch, so clearing it makes the request an ordinary one for llhttp as well.
+void HttpParser::drop_h2c_upgrade() {
+  llhttp_.upgrade = 0;
+  head_->upgrade = false;
 }
 
 int HttpParser::decide_framing() {

@@ -93,6 +93,7 @@ class HttpParser {
   int decide_framing();
   int check_request_fields();
   int check_target_and_host(size_t host_index);
+  void drop_h2c_upgrade();
   ParseStep execute_chunked(const char* data, size_t length);
   ParseStep failure(size_t consumed);
 

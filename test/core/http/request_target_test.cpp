@@ -1,5 +1,6 @@
 // Specification of where a request goes: which Host values and request-targets are accepted,
-// what host() and origin_target() say, and how an absolute-form request reaches the backend.
+// what host() and origin_target() say, and how an absolute-form or h2c-upgrade request reaches
+// the backend.
 #include "core/http/request_target.h"
 
 #include <catch2/catch.hpp>
@@ -230,4 +231,70 @@ TEST_CASE("an origin-form request is forwarded exactly as before", "[target][wri
   CHECK(wire ==
         "GET /a?b HTTP/1.1\r\nHost: site.example\r\nX: y\r\nX-Forwarded-For: 10.0.0.1\r\n"
         "X-Forwarded-Proto: http\r\n\r\n");
+}
+
+TEST_CASE("a request whose Upgrade offers only h2c is no upgrade", "[h2c]") {
+  for (const char* upgrade : {"h2c", "H2C", "h2c, h2c"}) {
+    INFO(upgrade);
+    auto p = parse(std::string("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings"
+                               "\r\nUpgrade: ") +
+                   upgrade + "\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n");
+    REQUIRE(p->head);
+    CHECK_FALSE(p->head->upgrade);
+  }
+}
+
+TEST_CASE("after an h2c-only upgrade request the next bytes are the next HTTP request", "[h2c]") {
+  // No pause for a protocol switch: the connection goes on as HTTP/1.1 without decline_upgrade().
+  const std::string first =
+      "GET /a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+  const std::string second = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string text = first + second;
+  HeadPool heads;
+  HttpParser parser(HttpParser::Kind::kRequest, heads, {});
+  ParseStep s = parser.execute(text.data(), text.size());
+  REQUIRE(s.event == ParseEvent::kHead);
+  size_t at = s.consumed;
+  s = parser.execute(text.data() + at, text.size() - at);
+  REQUIRE(s.event == ParseEvent::kEnd);
+  at += s.consumed;
+  s = parser.execute(text.data() + at, text.size() - at);
+  REQUIRE(s.event == ParseEvent::kHead);
+  CHECK(parser.head()->target() == "/b");
+}
+
+TEST_CASE("an h2c upgrade request reaches the backend as a plain HTTP/1.1 request",
+          "[h2c][writer]") {
+  RequestRewrite how{"10.0.0.1"};
+  how.tunnel = true;  // the proxy would ask for a tunnel only if upgrade stayed true
+  const std::string wire = forwarded(
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nAccept: */*\r\n\r\n",
+      how);
+  CHECK(wire.find("Upgrade") == std::string::npos);
+  CHECK(wire.find("HTTP2-Settings") == std::string::npos);
+  CHECK(wire.find("Connection") == std::string::npos);
+  CHECK(has_line(wire, "Accept: */*"));
+}
+
+TEST_CASE("an Upgrade offering h2c beside another protocol upgrades to the other one only",
+          "[h2c][writer]") {
+  const std::string text =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n";
+  auto p = parse(text);
+  REQUIRE(p->head);
+  CHECK(p->head->upgrade);
+  RequestRewrite how{"10.0.0.1"};
+  how.tunnel = true;
+  const std::string wire = forwarded(text, how);
+  CHECK(has_line(wire, "Upgrade: websocket"));
+  CHECK(has_line(wire, "Connection: upgrade"));
+  CHECK(wire.find("h2c") == std::string::npos);
+}
+
+TEST_CASE("HTTP2-Settings is never forwarded, upgrade or not", "[h2c][writer]") {
+  const std::string wire =
+      forwarded("GET / HTTP/1.1\r\nHost: x\r\nhttp2-settings: AAMAAABk\r\nX: y\r\n\r\n");
+  CHECK(wire.find("AAMAAABk") == std::string::npos);
+  CHECK(has_line(wire, "X: y"));
 }
