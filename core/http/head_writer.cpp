@@ -52,6 +52,27 @@ bool host_safe(std::string_view name) {
   return !name.empty();
 }
 
+// The client may offer h2c beside the protocol it upgrades to; the backend must not pick it (the
+// proxy does not pass h2c on), so h2c leaves the list. A list without it goes out unchanged.
+void add_upgrade_field(HeadBuilder& out, std::string_view name, std::string_view list) {
+  if (!list_contains(list, "h2c")) {
+    out.field(name, list);
+    return;
+  }
+  bool first = true;
+  std::string_view item;
+  while (next_list_item(&list, &item)) {
+    if (item.empty() || equals_ignore_case(item, "h2c")) continue;
+    if (first)
+      out.add(name).add(": ");
+    else
+      out.add(", ");
+    out.add(item);
+    first = false;
+  }
+  if (!first) out.add("\r\n");
+}
+
 }  // namespace
 
 bool is_hop_by_hop(const MessageHead& head, size_t i) {
@@ -62,6 +83,7 @@ bool is_hop_by_hop(const MessageHead& head, size_t i) {
     case FieldKind::kTe:
     case FieldKind::kTrailer:
     case FieldKind::kUpgrade:
+    case FieldKind::kHttp2Settings:
       return true;
     case FieldKind::kHost:  // framing and routing fields stay, whatever Connection names
     case FieldKind::kContentLength:
@@ -78,14 +100,24 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
                   head_capacity(request) * 2 + how.client_ip.size() + how.host_if_missing.size());
   out.add(llhttp_method_name(static_cast<llhttp_method_t>(request.method)))
       .add(" ")
-      .add(request.target())
+      .add(request.origin_target())
       .add(" HTTP/1.1\r\n");
-  if (host_safe(how.host_if_missing)) out.field("Host", how.host_if_missing);
+  // RFC 9112 3.2.2: the authority of an absolute-form target wins over any Host field, and the
+  // backend gets it the only way an origin-form request can carry it.
+  const bool absolute = request.absolute_form();
+  if (absolute)
+    out.field("Host", request.host());
+  else if (host_safe(how.host_if_missing))
+    out.field("Host", how.host_if_missing);
   for (size_t i = 0; i < request.field_count(); ++i) {
     const FieldKind kind = request.kind(i);
     if (kind == FieldKind::kXForwardedProto || kind == FieldKind::kXForwardedFor) continue;
-    const bool keep_upgrade = how.tunnel && kind == FieldKind::kUpgrade;
-    if (!keep_upgrade && is_hop_by_hop(request, i)) continue;
+    if (absolute && kind == FieldKind::kHost) continue;
+    if (how.tunnel && kind == FieldKind::kUpgrade) {
+      add_upgrade_field(out, request.name(i), request.value(i));
+      continue;
+    }
+    if (is_hop_by_hop(request, i)) continue;
     out.field(request.name(i), request.value(i));
   }
   out.add("X-Forwarded-For: ");

@@ -30,6 +30,7 @@ FieldKind classify_field(std::string_view name) {
       break;
     case 14:
       if (is("content-length")) return FieldKind::kContentLength;
+      if (is("http2-settings")) return FieldKind::kHttp2Settings;
       break;
     case 15:
       if (is("x-forwarded-for")) return FieldKind::kXForwardedFor;
@@ -53,6 +54,14 @@ static std::string_view trim(std::string_view s) {
   return s;
 }
 
+bool next_list_item(std::string_view* list, std::string_view* item) {
+  if (list->empty()) return false;
+  const size_t comma = list->find(',');
+  *item = trim(list->substr(0, comma));
+  list->remove_prefix(comma == std::string_view::npos ? list->size() : comma + 1);
+  return true;
+}
+
 bool list_contains(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     size_t comma = list.find(',');
@@ -68,6 +77,9 @@ void MessageHead::clear() {
   bytes_.clear();
   fields_.clear();
   target_offset_ = target_length_ = 0;
+  host_offset_ = host_length_ = 0;
+  origin_offset_ = origin_length_ = 0;
+  absolute_form_ = false;
   connection_names_fields_ = false;
   method = 0;
   version_major = version_minor = 1;
@@ -128,14 +140,32 @@ bool MessageHead::find(FieldKind wanted, std::string_view* out) const {
 }
 
 std::string_view MessageHead::path() const {
-  std::string_view t = target();
-  if (!t.empty() && t.front() != '/') {  // absolute-form: skip "scheme://authority"
-    size_t scheme = t.find("://");
-    if (scheme == std::string_view::npos) return t;
-    size_t slash = t.find('/', scheme + 3);
-    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
-  }
+  const std::string_view t = origin_target();
   return t.substr(0, t.find_first_of("?#"));
+}
+
+void MessageHead::set_host(std::string_view host) {
+  host_offset_ = host.empty() ? 0 : offset_of(host);
+  host_length_ = static_cast<uint32_t>(host.size());
+}
+
+void MessageHead::set_absolute_form(std::string_view authority, std::string_view rest) {
+  set_host(authority);
+  absolute_form_ = true;
+  if (!rest.empty() && rest.front() == '/') {
+    origin_offset_ = offset_of(rest);
+    origin_length_ = static_cast<uint32_t>(rest.size());
+    return;
+  }
+  // "http://h?q" has an empty path, which origin-form writes as "/": the copy goes after the
+  // head's bytes (rare enough that growing the pooled buffer does not matter).
+  const size_t from = rest.empty() ? 0 : offset_of(rest);
+  const size_t at = bytes_.size();
+  bytes_.resize(at + 1 + rest.size());
+  bytes_[at] = '/';
+  bytes_.copy(bytes_.data() + at + 1, rest.size(), from);
+  origin_offset_ = static_cast<uint32_t>(at);
+  origin_length_ = static_cast<uint32_t>(1 + rest.size());
 }
 
 void MessageHead::append_target(const char* data, size_t length) {

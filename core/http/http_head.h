@@ -36,6 +36,7 @@ enum class FieldKind : uint8_t {
   kTe,
   kTrailer,
   kUpgrade,
+  kHttp2Settings,  // belongs to an h2c upgrade, which the proxy never passes on
 };
 
 // Which FieldKind `name` is (case-insensitive).
@@ -66,6 +67,16 @@ class MessageHead {
   bool find(FieldKind kind, std::string_view* value) const;
   // The path part of the target: "/a/b" for "/a/b?x" and for "http://host/a/b?x".
   std::string_view path() const;
+  // Requests: the host the request is for (RFC 9112 3.2.2): the authority of an absolute-form
+  // target, else the Host field's value; empty when there is neither. Route on this, not on
+  // the Host field: for an absolute-form request the two may disagree.
+  std::string_view host() const { return slice(host_offset_, host_length_); }
+  // Requests: the target as a backend gets it: "/p?q" for "http://h/p?q" and "/" for
+  // "http://h"; any other target as it came.
+  std::string_view origin_target() const {
+    return absolute_form_ ? slice(origin_offset_, origin_length_) : target();
+  }
+  bool absolute_form() const { return absolute_form_; }
 
   // Building, used by the parser.
   void append_target(const char* data, size_t length);
@@ -74,6 +85,11 @@ class MessageHead {
   // Called once the head is complete: trims values, classifies every field and notes what the
   // Connection field names, so lookups while rewriting are cheap.
   void finalize();
+  // Set by the request parser once the target is checked. Views point into this head.
+  void set_host(std::string_view host);
+  // An absolute-form target: `authority` becomes host(), `rest` (path and query, both views into
+  // target()) becomes origin_target(), with the "/" an empty path stands for.
+  void set_absolute_form(std::string_view authority, std::string_view rest);
   // True when some Connection field names a field other than close, keep-alive or upgrade,
   // which then must not be forwarded either.
   bool connection_names_fields() const { return connection_names_fields_; }
@@ -93,9 +109,15 @@ class MessageHead {
   std::string_view slice(uint32_t offset, uint32_t length) const {
     return std::string_view(bytes_).substr(offset, length);
   }
+  uint32_t offset_of(std::string_view inside) const {
+    return static_cast<uint32_t>(inside.data() - bytes_.data());
+  }
   std::string bytes_;
   std::vector<Field> fields_;
   uint32_t target_offset_ = 0, target_length_ = 0;
+  uint32_t host_offset_ = 0, host_length_ = 0;
+  uint32_t origin_offset_ = 0, origin_length_ = 0;
+  bool absolute_form_ = false;
   bool connection_names_fields_ = false;
 };
 
@@ -120,6 +142,9 @@ inline bool equals_ignore_case(std::string_view a, std::string_view b) {
   }
   return true;
 }
+// Takes the next item off the front of a comma-separated list, spaces trimmed (an item may be
+// empty: "a,,b"). False once the list is used up.
+bool next_list_item(std::string_view* list, std::string_view* item);
 // True when the comma-separated list `list` holds `token` (case-insensitive, spaces trimmed).
 bool list_contains(std::string_view list, std::string_view token);
 

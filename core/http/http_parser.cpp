@@ -1,9 +1,12 @@
 // Strict HTTP/1 framing on top of llhttp. llhttp already rejects most malformed input (bad
 // chunk sizes, bare CR, CL together with TE, duplicate lengths); the checks here close the
-// gaps it leaves open for a proxy: obs-fold, whitespace before the colon, Host rules, limits.
+// gaps it leaves open for a proxy: obs-fold, whitespace before the colon, Host and target rules,
+// limits, and chunked framing, which Debian's non-strict llhttp checks only loosely.
 #include "core/http/http_parser.h"
 
 #include <cstring>
+
+#include "core/http/request_target.h"
 
 namespace sluice::core {
 namespace {
@@ -19,21 +22,32 @@ bool transfer_coding_is_chunked(const MessageHead& head) {
   std::string_view last;
   for (size_t i = 0; i < head.field_count(); ++i) {
     if (head.kind(i) != FieldKind::kTransferEncoding) continue;
-    std::string_view list = head.value(i);
-    while (!list.empty()) {
-      size_t comma = list.find(',');
-      std::string_view item = list.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (!item.empty()) {
-        last = item;
-        if (equals_ignore_case(item, "chunked")) ++chunked;
-      }
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
+    std::string_view list = head.value(i), item;
+    while (next_list_item(&list, &item)) {
+      if (item.empty()) continue;
+      last = item;
+      if (equals_ignore_case(item, "chunked")) ++chunked;
     }
   }
   return chunked == 1 && equals_ignore_case(last, "chunked");
+}
+
+// An Upgrade offering nothing but h2c asks to speak HTTP/2 on this connection, which is not the
+// proxy's to pass on to an HTTP/1.1 backend; RFC 9113 3.2 lets a server ignore the offer and
+// answer in HTTP/1.1. A list naming other protocols too stays an upgrade (the head writer drops
+// h2c from it), so a WebSocket handshake that also offers h2c still works.
+bool offers_only_h2c(const MessageHead& head) {
+  bool offered = false;
+  for (size_t i = 0; i < head.field_count(); ++i) {
+    if (head.kind(i) != FieldKind::kUpgrade) continue;
+    std::string_view list = head.value(i), item;
+    while (next_list_item(&list, &item)) {
+      if (item.empty()) continue;
+      if (!equals_ignore_case(item, "h2c")) return false;
+      offered = true;
+    }
+  }
+  return offered;
 }
 
 }  // namespace
@@ -122,6 +136,7 @@ int HttpParser::on_message_begin(llhttp_t* p) {
   else
     me.head_->clear();
   me.state_ = State::kHead;
+  me.chunked_body_ = false;
   me.field_bytes_ = 0;
   me.raw_head_bytes_ = 0;
   me.line_start_pending_ = false;
@@ -148,8 +163,10 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   // The space can only end a piece, so checking each piece's last byte is enough.
   if (n > 0 && (at[n - 1] == ' ' || at[n - 1] == '\t'))
     return me.fail(400, "whitespace in a header name or before its colon");
+  // Trailers: checked by ChunkFraming, not kept. The head may be gone by now (the caller can
+  // take it at kHead), so nothing here may touch it.
+  if (me.state_ == State::kBody) return 0;
   const bool starts = me.in_value_ || me.head_->field_count() == 0;
-  if (me.state_ == State::kBody) return 0;  // trailers: llhttp checks their syntax; not kept
   if (starts && me.head_->field_count() >= me.limits_.header_count)
     return me.fail(431, "too many header fields");
   me.head_->append_name(at, n, starts);
@@ -186,15 +203,44 @@ int HttpParser::check_request_fields() {
   MessageHead& head = *head_;
   if (head.method == HTTP_CONNECT) return fail(405, "CONNECT is not supported");
   int hosts = 0;
-  for (size_t i = 0; i < head.field_count(); ++i)
-    if (head.kind(i) == FieldKind::kHost) ++hosts;
+  size_t host_index = head.field_count();
+  for (size_t i = 0; i < head.field_count(); ++i) {
+    if (head.kind(i) != FieldKind::kHost) continue;
+    ++hosts;
+    host_index = i;
+  }
   if (hosts > 1) return fail(400, "more than one Host header");
   const bool http11 = head.version_major == 1 && head.version_minor >= 1;
   if (http11 && hosts == 0) return fail(400, "missing Host header");
+  if (check_target_and_host(host_index) != 0) return -1;
+  if (head.upgrade && offers_only_h2c(head)) drop_h2c_upgrade();
   std::string_view expect;
   if (head.find(FieldKind::kExpect, &expect))
     head.expect_continue = equals_ignore_case(expect, "100-continue");
   return 0;
+}
+
+// The Host field must be valid even when an absolute-form target overrides it (RFC 9112 3.2),
+// and the target's authority, which the backend gets as Host, is held to the same syntax.
+int HttpParser::check_target_and_host(size_t host_index) {
+  MessageHead& head = *head_;
+  if (host_index < head.field_count()) {
+    if (!valid_host(head.value(host_index))) return fail(400, "invalid Host header");
+    head.set_host(head.value(host_index));
+  }
+  const std::string_view target = head.target();
+  if (target.empty() || target.front() == '/' || target == "*") return 0;
+  AbsoluteTarget absolute;
+  if (const char* why = parse_absolute_form(target, &absolute)) return fail(400, why);
+  head.set_absolute_form(absolute.authority, absolute.rest);
+  return 0;
+}
+
+// llhttp reads its own `upgrade` after this callback to decide whether to pause for a protocol
+// switch, so clearing it makes the request an ordinary one for llhttp as well.
+void HttpParser::drop_h2c_upgrade() {
+  llhttp_.upgrade = 0;
+  head_->upgrade = false;
 }
 
 int HttpParser::decide_framing() {
@@ -213,6 +259,8 @@ int HttpParser::decide_framing() {
     head.framing = Framing::kNone;
   } else if (llhttp_.flags & F_CHUNKED) {
     head.framing = Framing::kChunked;
+    chunked_body_ = true;
+    chunks_.begin(limits_.header_bytes);
   } else if (llhttp_.flags & F_CONTENT_LENGTH) {
     head.framing = llhttp_.content_length ? Framing::kLength : Framing::kNone;
     head.content_length = llhttp_.content_length;
@@ -259,6 +307,7 @@ void HttpParser::decline_upgrade() {
 ParseStep HttpParser::execute(const char* data, size_t length) {
   if (state_ == State::kFailed) return {ParseEvent::kError, 0};
   if (state_ == State::kDone) state_ = State::kIdle;
+  if (state_ == State::kBody && chunked_body_) return execute_chunked(data, length);
   const bool reading_head = state_ != State::kBody;
   const llhttp_errno_t err = llhttp_execute(&llhttp_, data, length);
   const char* pos = llhttp_get_error_pos(&llhttp_);
@@ -287,6 +336,29 @@ ParseStep HttpParser::execute(const char* data, size_t length) {
     default:
       return failure(consumed);
   }
+}
+
+// llhttp gets only the bytes the checker accepted, so nothing it reports (de-chunked bytes to
+// the sink, the message's end) rests on framing the checker refused; and the two must agree on
+// where the body ends.
+ParseStep HttpParser::execute_chunked(const char* data, size_t length) {
+  size_t checked = 0;
+  const ChunkFraming::Status status = chunks_.scan(data, length, &checked);
+  if (status == ChunkFraming::Status::kError) {
+    fail(400, chunks_.error());
+    return failure(checked);
+  }
+  const bool ended = status == ChunkFraming::Status::kEnd;
+  const llhttp_errno_t err = llhttp_execute(&llhttp_, data, checked);
+  if (err == HPE_OK && !ended) return {ParseEvent::kNeedMore, length};
+  const char* pos = llhttp_get_error_pos(&llhttp_);
+  const size_t consumed = pos ? static_cast<size_t>(pos - data) : checked;
+  if (err == HPE_PAUSED && ended && state_ == State::kDone && consumed == checked) {
+    llhttp_resume(&llhttp_);
+    return {ParseEvent::kEnd, consumed};
+  }
+  if (err == HPE_OK || err == HPE_PAUSED) fail(400, "chunked body ends where llhttp does not");
+  return failure(err == HPE_OK ? checked : consumed);
 }
 
 ParseStep HttpParser::finish() {

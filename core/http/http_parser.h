@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/http/chunk_framing.h"
 #include "core/http/http_head.h"
 
 namespace sluice::core {
@@ -91,12 +92,17 @@ class HttpParser {
   bool scan_head_bytes(const char* data, size_t length, bool head_complete);
   int decide_framing();
   int check_request_fields();
+  int check_target_and_host(size_t host_index);
+  void drop_h2c_upgrade();
+  ParseStep execute_chunked(const char* data, size_t length);
   ParseStep failure(size_t consumed);
 
   llhttp_t llhttp_;
   HeadPool& heads_;
   ParseLimits limits_;
   std::unique_ptr<MessageHead> head_;
+  ChunkFraming chunks_;        // checks every byte of a chunked body before llhttp sees it
+  bool chunked_body_ = false;  // kept here: the caller may take the head away at kHead
   BodySink body_sink_ = nullptr;
   void* body_context_ = nullptr;
   State state_ = State::kIdle;

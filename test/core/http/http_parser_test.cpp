@@ -232,3 +232,18 @@ TEST_CASE("after a declined Upgrade the next request on the connection parses as
           ParseEvent::kEnd);
   }
 }
+
+TEST_CASE("trailers of a chunked request parse after the caller took the head away") {
+  // The proxy takes the head at kHead; the trailers that come later must not need it.
+  HeadPool heads;
+  HttpParser parser(HttpParser::Kind::kRequest, heads, {});
+  const std::string text =
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "1\r\nz\r\n0\r\nX-Checksum: 1\r\nY: 2\r\n\r\n";
+  ParseStep s = parser.execute(text.data(), text.size());
+  REQUIRE(s.event == ParseEvent::kHead);
+  heads.release(parser.release_head());
+  s = parser.execute(text.data() + s.consumed, text.size() - s.consumed);
+  CHECK(s.event == ParseEvent::kEnd);
+  CHECK(s.consumed == text.size() - text.find("\r\n\r\n") - 4);
+}

@@ -1,0 +1,80 @@
+// Host and authority syntax, checked byte by byte with no allocation.
+#include "core/http/request_target.h"
+
+#include "core/http/http_head.h"
+
+namespace sluice::core {
+namespace {
+
+bool is_alnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// reg-name = *( unreserved / pct-encoded / sub-delims ); IPv4 addresses fit it too.
+bool valid_reg_name(std::string_view name) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (is_alnum(c) || std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos)
+      continue;
+    if (c != '%' || i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2]))
+      return false;
+    i += 2;
+  }
+  return true;
+}
+
+// Only IPv6 (with an optional embedded IPv4 tail): IPvFuture and zone identifiers name nothing
+// a backend here could be.
+bool valid_ip_literal(std::string_view inner) {
+  if (inner.find(':') == std::string_view::npos) return false;
+  for (char c : inner)
+    if (!is_hex(c) && c != ':' && c != '.') return false;
+  return true;
+}
+
+bool valid_port(std::string_view port) {
+  if (port.size() > 5) return false;
+  for (char c : port)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+}  // namespace
+
+bool valid_host(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || !valid_ip_literal(host.substr(1, close - 1)))
+      return false;
+    const std::string_view after = host.substr(close + 1);
+    return after.empty() || (after.front() == ':' && valid_port(after.substr(1)));
+  }
+  const size_t colon = host.find(':');
+  if (colon == std::string_view::npos) return valid_reg_name(host);
+  return valid_reg_name(host.substr(0, colon)) && valid_port(host.substr(colon + 1));
+}
+
+const char* parse_absolute_form(std::string_view target, AbsoluteTarget* out) {
+  const size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return "request target in no known form";
+  const std::string_view scheme = target.substr(0, scheme_end);
+  if (!equals_ignore_case(scheme, "http") && !equals_ignore_case(scheme, "https"))
+    return "request target with a scheme other than http or https";
+  const std::string_view after = target.substr(scheme_end + 3);
+  const size_t authority_end = after.find_first_of("/?#");
+  const std::string_view authority = after.substr(0, authority_end);
+  if (authority.find('@') != std::string_view::npos) return "userinfo in the request target";
+  // An http(s) URI with an empty host is invalid (RFC 9110 4.2.1).
+  if (authority.empty() || authority.front() == ':' || !valid_host(authority))
+    return "invalid authority in the request target";
+  out->authority = authority;
+  out->rest =
+      authority_end == std::string_view::npos ? std::string_view() : after.substr(authority_end);
+  return nullptr;
+}
+
+}  // namespace sluice::core
