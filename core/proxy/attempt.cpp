@@ -52,8 +52,8 @@ void Exchange::attempt(RetryWhere where) {
         request_->framing == Framing::kNone && idempotent_method(request_->method);
     const uint64_t max_idle_ms =
         retriable ? UINT64_MAX : upstream_config().settings.non_retriable_max_idle_ms;
-    if (UpstreamConnection* idle = ctx_.upstreams.take(b.address_hash, b.address, &connector,
-                                                       now_ms, max_idle_ms)) {
+    if (UpstreamConnection* idle =
+            ctx_.upstreams.take(b.address_hash, b.address, &connector, now_ms, max_idle_ms)) {
       upstream_ = idle;
       idle->attach(this);
       idle->count_exchange();

@@ -17,6 +17,8 @@ class ClientSide {
   // Response bytes, batched until flush() so a head and its body leave in one write.
   virtual void send(const Slice* slices, size_t count) = 0;
   virtual void flush() = 0;
+  // Drops what send() batched and flush() has not written yet.
+  virtual void discard_unsent() = 0;
   // Over the high-water mark of bytes the client has not taken yet.
   virtual bool backlogged() const = 0;
   // The exchange stopped its backend's reads for a slow client: on_client_drained() follows

@@ -256,6 +256,11 @@ void Downstream::flush() {
   if (r != 0) abort(Outcome::kClientAbort);
 }
 
+void Downstream::discard_unsent() {
+  for (Slice& s : out_) block_unref(s.block);
+  out_.clear();
+}
+
 void Downstream::wait_for_client(bool bounded) {
   stream_->notify_drained();
   if (!bounded) return;

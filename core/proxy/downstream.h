@@ -49,6 +49,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   // ClientSide: what the exchange asks of this connection.
   void send(const Slice* slices, size_t count) override;
   void flush() override;
+  void discard_unsent() override;
   bool backlogged() const override { return stream_->queued_bytes() > kHighWater; }
   void wait_for_client(bool bounded) override;
   void send_now() override { stream_->send_immediately(); }

@@ -52,8 +52,8 @@ Exchange::~Exchange() {
 
 void Exchange::start() {
   const conf::Snapshot& snapshot = *generation_->snapshot;
-  std::string_view host;
-  const bool has_host = request_->find(FieldKind::kHost, &host);
+  // The authority of an absolute-form target, else the Host field (RFC 9112 3.2.2).
+  const std::string_view host = request_->host();
   const conf::Route* route = snapshot.match(host, request_->path());
   if (route) record_.route = static_cast<int32_t>(route - snapshot.routes.data());
   if (!generation_->chains.request_gates.empty()) {
@@ -65,7 +65,9 @@ void Exchange::start() {
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
   RequestRewrite how{client_.client_address(), "http", request_->upgrade};
-  if (!has_host) how.host_if_missing = upstream_config().pool.name;  // as nginx's $proxy_host
+  std::string_view field;
+  if (host.empty() && !request_->absolute_form() && !request_->find(FieldKind::kHost, &field))
+    how.host_if_missing = upstream_config().pool.name;  // as nginx's $proxy_host
   request_head_ = write_request_head(ctx_.blocks, *request_, how);
   stage_ = Stage::kUpstream;
   attempt(RetryWhere::kOtherBackend);
@@ -114,8 +116,7 @@ void Exchange::finish(Outcome fallback) {
   if (observers.empty()) return;  // nobody reads the record: no need to close it
   if (!outcome_set_) record_.outcome = fallback;
   record_.end_ms = uv_now(ctx_.loop);
-  for (ExchangeObserver* observer : observers)
-    observer->on_finish(record_, request_.get());
+  for (ExchangeObserver* observer : observers) observer->on_finish(record_, request_.get());
 }
 
 void Exchange::abort(Outcome outcome) {

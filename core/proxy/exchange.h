@@ -112,6 +112,7 @@ class Exchange final : public UpstreamUser {
   bool request_done_ = false;      // the whole request has been read from the client
   bool body_sent_ = false;         // some request body bytes went to the upstream
   bool response_started_ = false;  // some response bytes went to the client
+  bool response_on_wire_ = false;  // ... and were written, not only batched
   bool interim_ = false;           // relaying a 1xx response; the final one follows
   bool tunnel_pending_ = false;    // a 101 was relayed; switch to raw bytes after its head
   bool dechunk_ = false;           // de-chunking the response for an HTTP/1.0 client

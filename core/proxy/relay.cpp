@@ -23,6 +23,7 @@ void Exchange::relay(Block* block, const char* data, size_t length) {
   relay_response(block, data, length);
   relay_block_ = nullptr;
   client_.flush();
+  response_on_wire_ = response_started_;
   if (stage_ != Stage::kUpstream || upstream_ != reading) return;
   // A response that goes on past this event must not wait on Nagle between its pieces.
   if (response_started_) client_.send_now();
@@ -46,6 +47,12 @@ void Exchange::relay_response(Block* block, const char* data, size_t length) {
       case ParseEvent::kError:
         log(LogLevel::kWarn, "backend %s: invalid response: %s", upstream_->key().c_str(),
             upstream_->parser().error_reason());
+        if (response_started_ && !response_on_wire_ && stage_ == Stage::kUpstream) {
+          // Nothing of this response left yet: the client gets a clean 502 instead of a cut.
+          client_.discard_unsent();
+          response_started_ = false;
+          record_.response_bytes = 0;
+        }
         return attempt_failed(502, "invalid response from the backend",
                               AttemptFailure::kInvalidResponse);
       case ParseEvent::kNeedMore:
