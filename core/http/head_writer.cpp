@@ -39,12 +39,6 @@ size_t head_capacity(const MessageHead& head) {
   return head.content_bytes() + head.field_count() * 4 + 512;
 }
 
-bool named_in_connection(const MessageHead& head, std::string_view name) {
-  for (size_t i = 0; i < head.field_count(); ++i)
-    if (head.kind(i) == FieldKind::kConnection && list_contains(head.value(i), name)) return true;
-  return false;
-}
-
 // A name that can stand as a Host value as it is (an upstream's name may hold any character).
 bool host_safe(std::string_view name) {
   for (unsigned char c : name)
@@ -75,23 +69,10 @@ void add_upgrade_field(HeadBuilder& out, std::string_view name, std::string_view
 
 }  // namespace
 
-bool is_hop_by_hop(const MessageHead& head, size_t i) {
-  switch (head.kind(i)) {
-    case FieldKind::kConnection:
-    case FieldKind::kKeepAlive:
-    case FieldKind::kProxyConnection:
-    case FieldKind::kTe:
-    case FieldKind::kTrailer:
-    case FieldKind::kUpgrade:
-    case FieldKind::kHttp2Settings:
-      return true;
-    case FieldKind::kHost:  // framing and routing fields stay, whatever Connection names
-    case FieldKind::kContentLength:
-    case FieldKind::kTransferEncoding:
-      return false;
-    default:
-      return head.connection_names_fields() && named_in_connection(head, head.name(i));
-  }
+bool named_in_connection(const MessageHead& head, std::string_view name) {
+  for (size_t i = 0; i < head.field_count(); ++i)
+    if (head.kind(i) == FieldKind::kConnection && list_contains(head.value(i), name)) return true;
+  return false;
 }
 
 Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how) {

@@ -5,8 +5,8 @@
 
 #include <string_view>
 
-#include "core/io/buffer.h"
 #include "core/http/http_head.h"
+#include "core/io/buffer.h"
 
 namespace sluice::core {
 
@@ -31,10 +31,20 @@ Slice write_response_head(BlockPool& pool, const MessageHead& response, const Re
 Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
                            int retry_after_s = 0);
 
+// True when some Connection field of `head` lists `name`.
+bool named_in_connection(const MessageHead& head, std::string_view name);
+
 // True when field `i` describes one connection and must not be forwarded (RFC 9110 7.6.1),
 // including every field named in the message's Connection header, except Host, Content-Length
 // and Transfer-Encoding: dropping those would change how the backend frames what follows.
-bool is_hop_by_hop(const MessageHead& head, size_t i);
+// Inline: the writers ask it of every field, and nearly every field is an ordinary one.
+inline bool is_hop_by_hop(const MessageHead& head, size_t i) {
+  const FieldKind kind = head.kind(i);
+  if (kind >= FieldKind::kConnection) return true;  // the hop-by-hop kinds come last
+  if (!head.connection_names_fields()) return false;
+  return kind != FieldKind::kHost && kind != FieldKind::kContentLength &&
+         kind != FieldKind::kTransferEncoding && named_in_connection(head, head.name(i));
+}
 
 const char* status_reason(int status);
 

@@ -3,7 +3,10 @@
 
 namespace sluice::core {
 
-FieldKind classify_field(std::string_view name) {
+namespace {
+
+// Inlined into finalize(), which runs it on every field of every head.
+[[gnu::always_inline]] inline FieldKind classify(std::string_view name) {
   // Dispatch on length, then on the first letter: most fields fail one of the two at once.
   if (name.empty()) return FieldKind::kOther;
   const char first = static_cast<char>(name[0] | 0x20);
@@ -46,6 +49,12 @@ FieldKind classify_field(std::string_view name) {
       break;
   }
   return FieldKind::kOther;
+}
+
+}  // namespace
+
+FieldKind classify_field(std::string_view name) {
+  return classify(name);
 }
 
 static std::string_view trim(std::string_view s) {
@@ -102,7 +111,7 @@ void MessageHead::finalize() {
     while (f.value_length > 0 && (bytes_[f.value_offset + f.value_length - 1] == ' ' ||
                                   bytes_[f.value_offset + f.value_length - 1] == '\t'))
       --f.value_length;
-    f.kind = classify_field(slice(f.name_offset, f.name_length));
+    f.kind = classify(slice(f.name_offset, f.name_length));
     if (f.kind != FieldKind::kConnection) continue;
     std::string_view list = slice(f.value_offset, f.value_length);
     while (!list.empty()) {
@@ -144,11 +153,6 @@ std::string_view MessageHead::path() const {
   return t.substr(0, t.find_first_of("?#"));
 }
 
-void MessageHead::set_host(std::string_view host) {
-  host_offset_ = host.empty() ? 0 : offset_of(host);
-  host_length_ = static_cast<uint32_t>(host.size());
-}
-
 void MessageHead::set_absolute_form(std::string_view authority, std::string_view rest) {
   set_host(authority);
   absolute_form_ = true;
@@ -166,28 +170,6 @@ void MessageHead::set_absolute_form(std::string_view authority, std::string_view
   bytes_.copy(bytes_.data() + at + 1, rest.size(), from);
   origin_offset_ = static_cast<uint32_t>(at);
   origin_length_ = static_cast<uint32_t>(1 + rest.size());
-}
-
-void MessageHead::append_target(const char* data, size_t length) {
-  if (target_length_ == 0) target_offset_ = static_cast<uint32_t>(bytes_.size());
-  bytes_.append(data, length);
-  target_length_ += static_cast<uint32_t>(length);
-}
-
-void MessageHead::append_name(const char* data, size_t length, bool starts_field) {
-  if (starts_field) {
-    const auto at = static_cast<uint32_t>(bytes_.size());
-    fields_.push_back(Field{at, 0, at, 0, FieldKind::kOther});
-  }
-  bytes_.append(data, length);
-  fields_.back().name_length += static_cast<uint32_t>(length);
-  fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
-}
-
-void MessageHead::append_value(const char* data, size_t length, bool starts_value) {
-  if (starts_value) fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
-  bytes_.append(data, length);
-  fields_.back().value_length += static_cast<uint32_t>(length);
 }
 
 std::unique_ptr<MessageHead> HeadPool::acquire() {

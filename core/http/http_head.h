@@ -78,15 +78,34 @@ class MessageHead {
   }
   bool absolute_form() const { return absolute_form_; }
 
-  // Building, used by the parser.
-  void append_target(const char* data, size_t length);
-  void append_name(const char* data, size_t length, bool starts_field);
-  void append_value(const char* data, size_t length, bool starts_value);
+  // Building, used by the parser (inline: llhttp calls them for every piece of every field).
+  void append_target(const char* data, size_t length) {
+    if (target_length_ == 0) target_offset_ = static_cast<uint32_t>(bytes_.size());
+    bytes_.append(data, length);
+    target_length_ += static_cast<uint32_t>(length);
+  }
+  void append_name(const char* data, size_t length, bool starts_field) {
+    if (starts_field) {
+      const auto at = static_cast<uint32_t>(bytes_.size());
+      fields_.push_back(Field{at, 0, at, 0, FieldKind::kOther});
+    }
+    bytes_.append(data, length);
+    fields_.back().name_length += static_cast<uint32_t>(length);
+    fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
+  }
+  void append_value(const char* data, size_t length, bool starts_value) {
+    if (starts_value) fields_.back().value_offset = static_cast<uint32_t>(bytes_.size());
+    bytes_.append(data, length);
+    fields_.back().value_length += static_cast<uint32_t>(length);
+  }
   // Called once the head is complete: trims values, classifies every field and notes what the
   // Connection field names, so lookups while rewriting are cheap.
   void finalize();
   // Set by the request parser once the target is checked. Views point into this head.
-  void set_host(std::string_view host);
+  void set_host(std::string_view host) {
+    host_offset_ = host.empty() ? 0 : offset_of(host);
+    host_length_ = static_cast<uint32_t>(host.size());
+  }
   // An absolute-form target: `authority` becomes host(), `rest` (path and query, both views into
   // target()) becomes origin_target(), with the "/" an empty path stands for.
   void set_absolute_form(std::string_view authority, std::string_view rest);

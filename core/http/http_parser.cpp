@@ -225,8 +225,9 @@ int HttpParser::check_request_fields() {
 int HttpParser::check_target_and_host(size_t host_index) {
   MessageHead& head = *head_;
   if (host_index < head.field_count()) {
-    if (!valid_host(head.value(host_index))) return fail(400, "invalid Host header");
-    head.set_host(head.value(host_index));
+    const std::string_view host = head.value(host_index);
+    if (!valid_host(host)) return fail(400, "invalid Host header");
+    head.set_host(host);
   }
   const std::string_view target = head.target();
   if (target.empty() || target.front() == '/' || target == "*") return 0;

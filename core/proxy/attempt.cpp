@@ -81,11 +81,6 @@ void Exchange::report_backend(bool ok, const char* cause) {
     health::record_failure(b, up.settings.passive, uv_now(ctx_.loop), up.pool.name, cause);
 }
 
-void Exchange::uncount_active() {
-  if (counted_) counted_->active.fetch_sub(1, std::memory_order_relaxed);
-  counted_ = nullptr;
-}
-
 void Exchange::on_upstream_connected(int status) {
   if (status < 0) {
     report_backend(false, uv_strerror(status));

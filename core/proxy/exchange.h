@@ -73,7 +73,11 @@ class Exchange final : public UpstreamUser {
   void send_request_head();
   void send_body(const Slice& body);
   void report_backend(bool ok, const char* cause);
-  void uncount_active();
+  void uncount_active() {
+    if (!counted_) return;
+    counted_->active.fetch_sub(1, std::memory_order_relaxed);
+    counted_ = nullptr;
+  }
   void attempt_failed(int status, const char* detail, AttemptFailure failure);
   bool retry(AttemptFailure failure);
   void release_upstream(bool reusable);
