@@ -18,7 +18,7 @@ from proxy import (DEFAULT_LIMITS, DEFAULT_TIMEOUTS, READY_TIMEOUT_S, CliResult,
                    assert_rejected_before_backend, assert_status, backend_entry, bodies, cleanup,
                    configure, created_workdir, describe_status, end_workdir, failure_report,
                    forget, free_port, proxy_config, raise_fd_limit, rss_bytes, run_cli,
-                   sluice_binary, wait_for_log, workdir, write_file)
+                   sanitized_binary, sluice_binary, wait_for_log, workdir, write_file)
 from wire import (HOST, HOST_HEADER, BufferReader, Client, ConnectionClosed, Incomplete, Message,
                   MiB, ProtocolError, Request, Response, SocketReader, chunked, content_length,
                   iter_body, iter_chunks, parse_head, request_bytes, request_framing,
@@ -39,7 +39,7 @@ __all__ = [
     "READY_TIMEOUT_S", "DEFAULT_TIMEOUTS", "DEFAULT_LIMITS", "configure", "sluice_binary",
     "created_workdir", "end_workdir", "workdir", "write_file", "cleanup", "forget",
     "failure_report", "describe_status", "proxy_config", "backend_entry", "free_port", "Sluice",
-    "CliResult", "run_cli", "rss_bytes", "raise_fd_limit", "assert_status",
+    "CliResult", "run_cli", "rss_bytes", "sanitized_binary", "raise_fd_limit", "assert_status",
     "assert_rejected_before_backend", "wait_for_log", "bodies",
     # load
     "run_keepalive_clients", "LoadClients", "SourceClient",

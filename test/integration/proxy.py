@@ -53,6 +53,13 @@ def sluice_binary() -> str:
     return binary
 
 
+def sanitized_binary() -> bool:
+    """True when the sluice binary is built with AddressSanitizer, whose allocator keeps freed
+    memory (quarantine, size classes) so that RSS says little about what the proxy holds."""
+    with open(sluice_binary(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def created_workdir() -> str | None:
     """The running test's temporary folder, if one was made."""
     return _session["workdir"]

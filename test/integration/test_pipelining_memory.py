@@ -49,7 +49,8 @@ def test_pipelining_clients_that_never_read_keep_memory_bounded():
         time.sleep(1.0)
         assert_status(proxy.get("/after"), 200)
         after = harness.rss_bytes(proxy.pid)
-    print(f"rss before {before / MiB:.1f} during {during / MiB:.1f} after {after / MiB:.1f} MiB")
+    if harness.sanitized_binary():
+        return  # ASan's allocator keeps what the proxy frees: RSS would measure the allocator
     assert during - before < GROWTH_LIMIT, \
         f"RSS grew by {(during - before) / MiB:.1f} MiB for {CLIENTS} clients that never read"
     assert after - before < GROWTH_LIMIT, \
