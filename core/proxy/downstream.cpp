@@ -308,6 +308,7 @@ void Downstream::on_eof() {
       exchange_->on_client_eof();
       return settle();
     case Phase::kWaiting:
+      if (held_) return;  // requests it sent before its FIN are still answered, once it reads
       return close_gracefully();
     case Phase::kExchange:
       if (!exchange_->request_done()) return destroy();  // cut short: nothing to answer

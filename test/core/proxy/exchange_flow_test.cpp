@@ -120,3 +120,22 @@ TEST_CASE("a slow client that keeps taking bytes is not cut off", "[exchange]") 
   CHECK_FALSE(client.closed());
   CHECK(proxy.finished().empty());
 }
+
+TEST_CASE("a pipelined request waits until the client has taken the answer before it",
+          "[exchange]") {
+  ProxyHarness proxy;
+  MemoryPeer& client = proxy.open_client();
+  client.send(get_request("/one") + get_request("/two"));
+  proxy.pump();
+  client.hold();
+  proxy.backend(0).send(ok_response("1"));
+  proxy.pump();
+  CHECK(proxy.backend_connections() == 1);  // "/two" waits, unparsed
+  CHECK_FALSE(client.reading());
+  client.release();
+  proxy.pump();
+  REQUIRE(proxy.backend_connections() == 2);
+  CHECK(proxy.backend(1).received() == forwarded_get("/two"));
+  proxy.backend(1).send(ok_response("2"));
+  CHECK(client.received() == ok_response("1") + ok_response("2"));
+}
