@@ -165,10 +165,13 @@ def test_a_backend_that_never_ends_a_chunk_size_line_does_not_hold_the_client():
         client.request("GET", "/")
         started = time.monotonic()
         try:
-            assert_status(client.read_head(), 200)
+            head = client.read_head()
         except ConnectionError:
-            pass  # the head may be dropped with the connection
-        assert client.wait_closed(3.0), "client held on a 200 while the size line went on"
+            head = None  # the head may be dropped with the connection
+        if head is None or head.status != 502:  # a 502 when the line broke in the head's read
+            if head is not None:
+                assert_status(head, 200)
+            assert client.wait_closed(3.0), "client held on a 200 while the size line went on"
         assert time.monotonic() - started < 3.0
         event = backend.wait_event(("cut_off",), 5.0)
     assert event is not None, "sluice kept reading the backend's endless line"
