@@ -46,12 +46,11 @@ void Exchange::attempt(RetryWhere where) {
   const balancer::Backend& b = upstream_config().pool.backends[record_.backend];
   Connector& connector = *generation_->connectors[record_.upstream];
   if (!fresh) {
-    // A request that cannot be retried avoids a connection that idled long enough to be
+    // A request that could not be resent avoids a connection that idled long enough to be
     // closing at the backend's end.
-    const bool retriable =
-        request_->framing == Framing::kNone && idempotent_method(request_->method);
-    const uint64_t max_idle_ms =
-        retriable ? UINT64_MAX : upstream_config().settings.non_retriable_max_idle_ms;
+    const uint64_t max_idle_ms = resendable(request_->framing != Framing::kNone, request_->method)
+                                     ? UINT64_MAX
+                                     : upstream_config().settings.non_retriable_max_idle_ms;
     if (UpstreamConnection* idle =
             ctx_.upstreams.take(b.address_hash, b.address, &connector, now_ms, max_idle_ms)) {
       upstream_ = idle;

@@ -61,4 +61,10 @@ inline bool idempotent_method(uint8_t method) {
   }
 }
 
+// A request the rules above could send again after a close: idempotent and without a body.
+// Any other request must not meet a pooled connection the backend may be closing.
+inline bool resendable(bool has_body, uint8_t method) {
+  return !has_body && idempotent_method(method);
+}
+
 }  // namespace sluice::core

@@ -119,3 +119,9 @@ TEST_CASE("idempotent methods are those of RFC 9110", "[retry]") {
     CHECK(idempotent_method(m));
   for (uint8_t m : {HTTP_POST, HTTP_PATCH, HTTP_CONNECT}) CHECK_FALSE(idempotent_method(m));
 }
+
+TEST_CASE("only an idempotent request without a body is resendable", "[retry]") {
+  CHECK(resendable(false, HTTP_GET));
+  CHECK_FALSE(resendable(true, HTTP_PUT));
+  CHECK_FALSE(resendable(false, HTTP_POST));
+}
