@@ -168,8 +168,10 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
   for (size_t i = 0; i < value.size(); ++i) {
     const std::string at = path + "/" + std::to_string(i);
     if (!expect_object(value[i], at)) continue;
-    check_keys(value[i], at, {"address"});
+    check_keys(value[i], at, {"address", "tls"});
     ListenerConfig listener;
+    if (auto it = value[i].find("tls"); it != value[i].end())
+      read_listener_tls(*it, at + "/tls", listener.tls.emplace());
     if (!read_address(value[i], at, listener.address)) continue;
     // Compare the resolved bytes, so "0.0.0.0:80" and "0.0.0.0:080" count as one address.
     for (size_t j = 0; j < config.listeners.size(); ++j) {
@@ -241,7 +243,7 @@ std::string ConfigError::to_string() const {
   return out;
 }
 
-ParseResult parse_config(std::string_view json_text) {
+ParseResult parse_config(std::string_view json_text, std::string_view base_dir) {
   ParseResult result;
   if (const size_t at = find_excess_nesting(json_text, kMaxDepth); at != std::string_view::npos) {
     const TextPosition where = position_of(json_text, at);
@@ -267,7 +269,7 @@ ParseResult parse_config(std::string_view json_text) {
         ConfigError{dup.pointer, dup.line,
                     "duplicate key (also on line " + std::to_string(dup.first_line) + ")"});
   }
-  Config config = Validator(lines, result.errors).read(root);
+  Config config = Validator(lines, result.errors, base_dir).read(root);
   std::stable_sort(result.errors.begin(), result.errors.end(),
                    [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
   if (result.errors.empty()) result.config = std::move(config);
@@ -296,7 +298,10 @@ ParseResult load_config_file(const std::string& file_path) {
         "", 0, "cannot read config file \"" + file_path + "\": " + std::strerror(error)});
     return result;
   }
-  return parse_config(text);
+  const size_t slash = file_path.rfind('/');
+  std::string base_dir = slash == std::string::npos ? "." : file_path.substr(0, slash);
+  if (base_dir.empty()) base_dir = "/";
+  return parse_config(text, base_dir);
 }
 
 }  // namespace sluice::conf

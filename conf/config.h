@@ -19,8 +19,38 @@ struct SocketAddress {
   socklen_t length = 0;
 };
 
+// One certificate chain and its key, with an optional DER OCSP response to staple. Paths are
+// absolute once parsed: relative ones are taken from the config file's folder.
+struct CertificateFiles {
+  std::string cert;
+  std::string key;
+  std::string ocsp;  // empty: no stapling
+};
+
+// TLS termination on a listener. The first certificate is the default for clients whose SNI
+// names none of them; an RSA and an ECDSA certificate for the same names are both served.
+struct ListenerTlsConfig {
+  std::vector<CertificateFiles> certificates;
+  std::string min_version = "1.2";  // "1.2" or "1.3"; older versions are never offered
+  std::string ciphers;              // TLS 1.2 cipher list (OpenSSL syntax); empty: the modern set
+  std::vector<std::string> alpn = {"http/1.1"};
+  bool session_tickets = true;
+  std::string client_ca;  // set: clients must present a certificate this CA signed (mTLS)
+  uint32_t handshake_timeout_ms = 10000;
+};
+
 struct ListenerConfig {
   SocketAddress address;
+  std::optional<ListenerTlsConfig> tls;  // absent: plain TCP
+};
+
+// TLS to an upstream's backends. Connections with different settings are never pooled together.
+struct UpstreamTlsConfig {
+  bool verify = true;  // check the backend's certificate chain and name
+  std::string ca;      // PEM bundle of trusted CAs; empty: the system's store
+  std::string sni;     // server name sent and verified; empty: the backend's DNS name or address
+  std::string client_cert;  // a client certificate for backends that ask for one
+  std::string client_key;
 };
 
 struct BackendConfig {
@@ -69,6 +99,7 @@ struct UpstreamConfig {
   uint32_t slow_start_ms = 0;          // a recovered backend's weight ramps up over this
   HealthCheckConfig health;
   PassiveHealthConfig passive;
+  std::optional<UpstreamTlsConfig> tls;  // absent: plain TCP
 };
 
 struct RouteConfig {
@@ -121,7 +152,8 @@ struct ParseResult {
   std::vector<ConfigError> errors;
 };
 
-ParseResult parse_config(std::string_view json_text);
+// Relative file paths in the config (certificates, keys, CAs) are taken from `base_dir`.
+ParseResult parse_config(std::string_view json_text, std::string_view base_dir = {});
 ParseResult load_config_file(const std::string& file_path);
 
 // Parses "1.2.3.4:80" or "[::1]:80"; nullopt when it is not a numeric address with a port.

@@ -100,7 +100,7 @@ void Validator::read_upstream(const Json& value, const std::string& path,
   if (!expect_object(value, path)) return;
   check_keys(value, path,
              {"balance", "hash_key", "backends", "keepalive", "keepalive_timeout_ms",
-              "non_retriable_max_idle_ms", "retries", "slow_start_ms", "health", "passive"});
+              "non_retriable_max_idle_ms", "retries", "slow_start_ms", "health", "passive", "tls"});
   if (auto it = value.find("balance"); it != value.end()) {
     const std::string at = path + "/balance";
     if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance))
@@ -118,6 +118,8 @@ void Validator::read_upstream(const Json& value, const std::string& path,
     read_health(*it, path + "/health", upstream.health);
   if (auto it = value.find("passive"); it != value.end())
     read_passive(*it, path + "/passive", upstream.passive);
+  if (auto it = value.find("tls"); it != value.end())
+    read_upstream_tls(*it, path + "/tls", upstream.tls.emplace());
   const Json* backends = require(value, path, "backends");
   if (backends == nullptr) return;
   const std::string at = path + "/backends";

@@ -31,8 +31,8 @@ std::string join(const std::vector<std::string_view>& names);
 
 class Validator {
  public:
-  Validator(const LineIndex& lines, std::vector<ConfigError>& errors)
-      : lines_(lines), errors_(errors) {}
+  Validator(const LineIndex& lines, std::vector<ConfigError>& errors, std::string_view base_dir)
+      : lines_(lines), errors_(errors), base_dir_(base_dir) {}
 
   Config read(const Json& root);
 
@@ -65,11 +65,18 @@ class Validator {
   void read_hash_key(const Json& value, const std::string& path, std::string& out);
   void read_resolver(const Json& value, const std::string& path, ResolverConfig& resolver);
   bool read_bool(const Json& object, const std::string& path, std::string_view key, bool& out);
+  bool read_path(const Json& object, const std::string& path, std::string_view key,
+                 std::string& out);
+  void read_certificate(const Json& value, const std::string& path, CertificateFiles& files);
+  void read_listener_tls(const Json& value, const std::string& path, ListenerTlsConfig& tls);
+  void read_alpn(const Json& value, const std::string& path, std::vector<std::string>& out);
+  void read_upstream_tls(const Json& value, const std::string& path, UpstreamTlsConfig& tls);
   void read_routes(const Json& value, const std::string& path, Config& config);
   void read_route(const Json& value, const std::string& path, RouteConfig& route);
 
   const LineIndex& lines_;
   std::vector<ConfigError>& errors_;
+  std::string base_dir_;                     // relative file paths start here
   std::vector<std::string> upstream_names_;  // every named upstream, valid or not
 };
 
