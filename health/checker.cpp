@@ -22,7 +22,8 @@ Checker::~Checker() {
   stop();
 }
 
-void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
+void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot,
+                    const std::vector<core::Connector*>& connectors) {
   if (stopped_) return;
   // Passes counted towards ending an ejection carry over to a backend's new probe.
   std::unordered_map<const balancer::BackendState*, EjectionPasses> counted;
@@ -32,7 +33,10 @@ void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
   }
   probes_.clear();
   snapshot_ = std::move(snapshot);
-  for (const conf::Upstream& upstream : snapshot_->upstreams) {
+  for (size_t i = 0; i < snapshot_->upstreams.size(); ++i) {
+    const conf::Upstream& upstream = snapshot_->upstreams[i];
+    core::Connector* connector =
+        i < connectors.size() && connectors[i] ? connectors[i] : &connector_;
     if (!upstream.settings.health.enabled) {
       // Without checks nothing else would ever bring a backend up that checks took down.
       for (const balancer::Backend& backend : upstream.pool.backends) {
@@ -45,7 +49,7 @@ void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot) {
       continue;
     }
     for (const balancer::Backend& backend : upstream.pool.backends) {
-      auto* probe = new Probe(loop_, connector_, blocks_, heads_, snapshot_, upstream, backend);
+      auto* probe = new Probe(loop_, *connector, blocks_, heads_, snapshot_, upstream, backend);
       if (auto it = counted.find(backend.state.get()); it != counted.end())
         probe->carry(it->second);
       probe->start();

@@ -28,7 +28,10 @@ class Checker {
   Checker& operator=(const Checker&) = delete;
 
   // Checks the backends of `snapshot` from now on: at start, on reload, when DNS changes.
-  void watch(std::shared_ptr<const conf::Snapshot> snapshot);
+  // `connectors` has one entry per upstream (TLS to its backends, say); a missing or null
+  // entry checks through the checker's own connector. Each outlives the checks it serves.
+  void watch(std::shared_ptr<const conf::Snapshot> snapshot,
+             const std::vector<core::Connector*>& connectors = {});
   // Stops every check; the loop may then end.
   void stop();
 

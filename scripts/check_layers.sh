@@ -10,9 +10,10 @@ layers=(
   "core/http:core/io"
   "balancer:"
   "conf:balancer"
+  "tls:core/io conf"
   "health:core/io core/http balancer conf"
   "core/proxy:core/io core/http balancer conf health"
-  "core/server:core/io core/http balancer conf health core/proxy"
+  "core/server:core/io core/http balancer conf tls health core/proxy"
 )
 
 bad=0

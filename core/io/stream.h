@@ -52,8 +52,11 @@ class Stream {
   // Sends small writes at once instead of coalescing them (Nagle off). Connections that carry
   // one request and close never need it, so it is switched on only when a connection goes on.
   virtual void send_immediately() = 0;
-  // Half-closes the write side after queued writes.
+  // Half-closes the write side after queued writes (TLS: with a close_notify first).
   virtual void shutdown_write() = 0;
+  // The data sent is complete as intended: TLS sends its close_notify, so the peer can tell a
+  // clean end from a cut; TCP needs nothing. Not called when a connection is cut short.
+  virtual void end_cleanly() {}
   // Stops all callbacks; queued writes are abandoned and the object frees itself.
   virtual void close() = 0;
   // Transport facts, or nullptr when the transport has none (plain TCP).

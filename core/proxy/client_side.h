@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/io/buffer.h"
+#include "core/io/stream.h"
 #include "core/proxy/phases.h"
 
 namespace sluice::core {
@@ -51,6 +52,8 @@ class ClientSide {
     if (ending_requested_) act_on_ending();
   }
   virtual std::string_view client_address() const = 0;
+  // TLS facts of the client's connection (version, SNI, verified subject); null over plain TCP.
+  virtual const TransportFacts* transport() const = 0;
 
  protected:
   ~ClientSide() = default;

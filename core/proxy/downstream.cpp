@@ -285,6 +285,7 @@ void Downstream::close_gracefully() {
   end_exchange(Outcome::kClientAbort);
   phase_ = Phase::kClosing;
   if (eof_ || quiet) {
+    stream_->end_cleanly();
     if (stream_->queued_bytes() == 0) return destroy();
     close_when_drained_ = true;
     stream_->notify_drained();
@@ -347,8 +348,9 @@ void Downstream::on_deadline(void* self) {
       if (c->parser_.between_messages() && !c->pending_.block) return c->destroy();
       return c->reject({408, "the request head did not arrive in time", 0, Outcome::kBadRequest});
     case Wait::kIdle:
-      if (c->phase_ == Phase::kWaiting) c->destroy();
-      return;
+      if (c->phase_ != Phase::kWaiting) return;
+      c->stream_->end_cleanly();  // an idle close is orderly: TLS says so with close_notify
+      return c->destroy();
     case Wait::kSend: {
       if (c->phase_ != Phase::kExchange && !(c->held_ && c->phase_ == Phase::kWaiting)) return;
       const size_t unsent = c->stream_->unsent_bytes();

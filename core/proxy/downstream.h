@@ -65,6 +65,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   void half_close() override { stream_->shutdown_write(); }
   void act_on_ending() override;
   std::string_view client_address() const override { return client_ip_; }
+  const TransportFacts* transport() const override { return stream_->transport(); }
 
   void consume(Block* block, const char* data, size_t length);
   bool request_ended(Block* block, const char* data, size_t length, size_t consumed);

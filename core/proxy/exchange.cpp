@@ -64,7 +64,8 @@ void Exchange::start() {
   }
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
-  RequestRewrite how{client_.client_address(), "http", request_->upgrade};
+  RequestRewrite how{client_.client_address(), client_.transport() ? "https" : "http",
+                     request_->upgrade};
   std::string_view field;
   if (host.empty() && !request_->absolute_form() && !request_->find(FieldKind::kHost, &field))
     how.host_if_missing = upstream_config().pool.name;  // as nginx's $proxy_host
@@ -116,6 +117,7 @@ void Exchange::finish(Outcome fallback) {
   if (observers.empty()) return;  // nobody reads the record: no need to close it
   if (!outcome_set_) record_.outcome = fallback;
   record_.end_ms = uv_now(ctx_.loop);
+  record_.tls = client_.transport();
   for (ExchangeObserver* observer : observers) observer->on_finish(record_, request_.get());
 }
 

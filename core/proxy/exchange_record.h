@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "core/io/stream.h"
+
 namespace sluice::core {
 
 // How an exchange ended. Closed: a new way to end is a new value here, named in the docs.
@@ -32,6 +34,9 @@ struct ExchangeRecord {
   uint16_t status = 0;          // status sent to the client (0: none)
   uint8_t attempts = 0;         // backends tried, retries included
   Outcome outcome = Outcome::kClientAbort;
+  // The client connection's TLS version, SNI and verified certificate subject; null over TCP.
+  // Valid while the observer runs.
+  const TransportFacts* tls = nullptr;
 };
 
 }  // namespace sluice::core

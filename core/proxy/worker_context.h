@@ -45,7 +45,10 @@ struct WorkerContext {
     if (g->users == 0 && g != current) retire(g);
   }
   void retire(Generation* g);  // frees a generation nobody holds any more
-  void adopt(std::shared_ptr<const conf::Snapshot> snapshot);
+  // Serves `snapshot` from now on. `connectors` has one entry per upstream (TLS to its backends,
+  // say); a missing or null entry takes the worker's plain `connector`.
+  void adopt(std::shared_ptr<const conf::Snapshot> snapshot,
+             const std::vector<Connector*>& connectors = {});
 
   uv_loop_t* loop;
   BlockPool blocks;

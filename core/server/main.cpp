@@ -9,6 +9,7 @@
 #include "conf/config.h"
 #include "conf/snapshot.h"
 #include "core/server/process.h"
+#include "core/server/runtime.h"
 #include "version.h"
 
 namespace {
@@ -29,12 +30,17 @@ void raise_fd_limit() {
   }
 }
 
-int load(const std::string& path, sluice::conf::ParseResult* out) {
+// Reads the config and every TLS file it names; prints each problem and warning.
+int load(const std::string& path, sluice::conf::ParseResult* out, sluice::core::Runtime* tls) {
   *out = sluice::conf::load_config_file(path);
-  if (out->config) return 0;
-  for (const sluice::conf::ConfigError& e : out->errors)
-    std::fprintf(stderr, "sluice: %s: %s\n", path.c_str(), e.to_string().c_str());
-  return 1;
+  std::vector<std::string> errors, warnings;
+  for (const sluice::conf::ConfigError& e : out->errors) errors.push_back(e.to_string());
+  if (out->config) sluice::core::load_tls(*out->config, nullptr, tls, &errors, &warnings);
+  for (const std::string& w : warnings)
+    std::fprintf(stderr, "sluice: %s: warning: %s\n", path.c_str(), w.c_str());
+  for (const std::string& e : errors)
+    std::fprintf(stderr, "sluice: %s: %s\n", path.c_str(), e.c_str());
+  return errors.empty() ? 0 : 1;
 }
 
 }  // namespace
@@ -63,13 +69,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   sluice::conf::ParseResult parsed;
-  if (load(config_path, &parsed) != 0) return 1;
+  sluice::core::Runtime runtime;
+  if (load(config_path, &parsed, &runtime) != 0) return 1;
   if (check_only) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;
   }
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
+  runtime.snapshot = sluice::conf::build_snapshot(std::move(*parsed.config), nullptr);
   return sluice::core::run_process(
-      config_path, sluice::conf::build_snapshot(std::move(*parsed.config), nullptr));
+      config_path, std::make_shared<const sluice::core::Runtime>(std::move(runtime)));
 }

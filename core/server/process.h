@@ -5,11 +5,11 @@
 #include <memory>
 #include <string>
 
-#include "conf/snapshot.h"
+#include "core/server/runtime.h"
 
 namespace sluice::core {
 
 // Runs until a terminating signal has drained every worker. Returns the exit status.
-int run_process(const std::string& config_path, std::shared_ptr<const conf::Snapshot> snapshot);
+int run_process(const std::string& config_path, std::shared_ptr<const Runtime> runtime);
 
 }  // namespace sluice::core

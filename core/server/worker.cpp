@@ -11,14 +11,17 @@
 
 namespace sluice::core {
 
-void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot) {
+void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
+                          const std::vector<Connector*>& connectors) {
   auto g = std::make_unique<Generation>();
-  for (const conf::Upstream& up : snapshot->upstreams) {
+  for (size_t i = 0; i < snapshot->upstreams.size(); ++i) {
+    const conf::Upstream& up = snapshot->upstreams[i];
     const balancer::PolicyType* type = balancer::find_policy(up.pool.policy);
     g->policies.push_back(type->make(up.pool, up.pool.table.get()));
     g->needs_key.push_back(type->uses_key);
     g->counts_active.push_back(type->counts_active);
-    g->connectors.push_back(connector.get());
+    Connector* chosen = i < connectors.size() ? connectors[i] : nullptr;
+    g->connectors.push_back(chosen ? chosen : connector.get());
   }
   const conf::Limits& l = snapshot->config.limits;
   g->limits = ParseLimits{l.request_line_bytes, l.header_bytes, l.header_count};
@@ -35,14 +38,19 @@ void WorkerContext::retire(Generation* g) {
   if (it != generations.end()) generations.erase(it);
 }
 
-Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const conf::Snapshot> snapshot)
+Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime)
     : listen_fds_(std::move(listen_fds)) {
   uv_loop_init(&loop_);
   ctx_ = std::make_unique<WorkerContext>(&loop_);
-  // Plain TCP both ways; bodies that arrive in bulk move through the larger blocks.
+  // TCP underneath everything; bodies that arrive in bulk move through the larger blocks.
   ctx_->connector = std::make_unique<TcpConnector>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
   acceptor_ = std::make_unique<TcpAcceptor>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
-  ctx_->adopt(std::move(snapshot));
+  for (const auto& server : runtime->listener_tls) {
+    tls_acceptors_.push_back(
+        server ? std::make_unique<tls::TlsAcceptor>(&loop_, ctx_->blocks, *acceptor_, server)
+               : nullptr);
+  }
+  adopt(*runtime);
   uv_async_init(&loop_, &wake_, &Worker::on_wake);
   wake_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
@@ -54,8 +62,35 @@ Worker::~Worker() {
   uv_loop_close(&loop_);
 }
 
+// Listener TLS contexts are swapped in place; upstream contexts pick (or make) their connector.
+void Worker::adopt(const Runtime& runtime) {
+  for (size_t i = 0; i < tls_acceptors_.size() && i < runtime.listener_tls.size(); ++i) {
+    if (tls_acceptors_[i] && runtime.listener_tls[i])
+      tls_acceptors_[i]->use(runtime.listener_tls[i]);
+  }
+  std::vector<Connector*> connectors;
+  const uint32_t connect_ms = runtime.snapshot->config.timeouts.upstream_connect_ms;
+  for (const auto& client : runtime.upstream_tls) {
+    if (!client) {
+      connectors.push_back(nullptr);
+      continue;
+    }
+    std::unique_ptr<tls::TlsConnector>& c = tls_connectors_[client.get()];
+    if (!c)
+      c = std::make_unique<tls::TlsConnector>(&loop_, ctx_->blocks, *ctx_->connector, client,
+                                              connect_ms);
+    connectors.push_back(c.get());
+  }
+  ctx_->adopt(runtime.snapshot, connectors);
+}
+
 void Worker::start() {
-  for (int fd : listen_fds_) listeners_.push_back(new Listener(*ctx_, *acceptor_, fd));
+  for (size_t i = 0; i < listen_fds_.size(); ++i) {
+    Acceptor* acceptor = i < tls_acceptors_.size() && tls_acceptors_[i]
+                             ? static_cast<Acceptor*>(tls_acceptors_[i].get())
+                             : acceptor_.get();
+    listeners_.push_back(new Listener(*ctx_, *acceptor, listen_fds_[i]));
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -67,10 +102,10 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::publish(std::shared_ptr<const conf::Snapshot> snapshot) {
+void Worker::publish(std::shared_ptr<const Runtime> runtime) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    next_snapshot_ = std::move(snapshot);
+    next_runtime_ = std::move(runtime);
   }
   uv_async_send(&wake_);
 }
@@ -85,14 +120,14 @@ void Worker::drain() {
 
 void Worker::on_wake(uv_async_t* async) {
   auto* w = static_cast<Worker*>(async->data);
-  std::shared_ptr<const conf::Snapshot> next;
+  std::shared_ptr<const Runtime> next;
   bool drain;
   {
     std::lock_guard<std::mutex> lock(w->mutex_);
-    next = std::move(w->next_snapshot_);
+    next = std::move(w->next_runtime_);
     drain = w->drain_requested_;
   }
-  if (next && !w->draining_) w->ctx_->adopt(std::move(next));
+  if (next && !w->draining_) w->adopt(*next);
   if (drain && !w->draining_) w->begin_drain();
 }
 

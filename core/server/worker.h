@@ -1,17 +1,20 @@
 // A Worker is one thread with its own libuv loop, listening sockets, connection pools and
 // buffer pools; a request never leaves its worker. The main thread talks to it only through
-// publish() (a new config snapshot) and drain(), both woken with uv_async_send.
+// publish() (a new runtime: config snapshot and TLS contexts) and drain(), both woken with
+// uv_async_send.
 #pragma once
 
 #include <uv.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "conf/snapshot.h"
 #include "core/io/transport.h"
+#include "core/server/runtime.h"
+#include "tls/tls_transport.h"
 
 namespace sluice::core {
 
@@ -20,14 +23,15 @@ class Listener;
 
 class Worker {
  public:
-  Worker(std::vector<int> listen_fds, std::shared_ptr<const conf::Snapshot> snapshot);
+  // `listen_fds` follow the runtime's listeners, in order.
+  Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   void start();
-  void publish(std::shared_ptr<const conf::Snapshot> snapshot);  // any thread
-  void drain();                                                  // any thread
+  void publish(std::shared_ptr<const Runtime> runtime);  // any thread
+  void drain();                                          // any thread
   void join();
 
  private:
@@ -35,6 +39,7 @@ class Worker {
   static void on_wake(uv_async_t* async);
   static void on_drain_tick(uv_timer_t* timer);
   void begin_drain();
+  void adopt(const Runtime& runtime);
 
   std::vector<int> listen_fds_;
   std::thread thread_;
@@ -43,12 +48,17 @@ class Worker {
   uv_timer_t drain_timer_;
   std::unique_ptr<WorkerContext> ctx_;
   std::unique_ptr<Acceptor> acceptor_;  // turns this worker's accepted sockets into streams
+  // Per listener: the TLS acceptor over acceptor_ for a TLS listener, else null.
+  std::vector<std::unique_ptr<tls::TlsAcceptor>> tls_acceptors_;
+  // One per upstream TLS context ever adopted: pooled connections are keyed by connector, so
+  // an unchanged context keeps its pool across reloads.
+  std::map<const tls::ClientContext*, std::unique_ptr<tls::TlsConnector>> tls_connectors_;
   std::vector<Listener*> listeners_;
   uint64_t drain_deadline_ = 0;
   bool draining_ = false;
 
   std::mutex mutex_;  // guards the two fields below, written by the main thread
-  std::shared_ptr<const conf::Snapshot> next_snapshot_;
+  std::shared_ptr<const Runtime> next_runtime_;
   bool drain_requested_ = false;
 };
 

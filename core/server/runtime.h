@@ -1,0 +1,32 @@
+// A Runtime is what the main thread hands to workers on start and on every reload: the config
+// snapshot and the TLS contexts loaded from the files it names. Both are immutable; a worker
+// swaps to a new runtime between connections, and each connection keeps what it started with.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/snapshot.h"
+#include "tls/client_context.h"
+#include "tls/server_context.h"
+
+namespace sluice::core {
+
+struct Runtime {
+  std::shared_ptr<const conf::Snapshot> snapshot;
+  // Per listener: its certificates and settings; null for a plain listener.
+  std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls;
+  // Per upstream: how to speak TLS to its backends; null for plain TCP. Unchanged settings and
+  // files keep the same context across reloads, so pooled connections stay usable.
+  std::vector<std::shared_ptr<const tls::ClientContext>> upstream_tls;
+  std::vector<std::string> upstream_tls_stamps;  // per upstream: settings and file times
+};
+
+// Loads every certificate, key, CA and OCSP file `config` names into `out` (whose snapshot is
+// left alone). False when any fails, with one line per problem in `errors`; `warnings` gets
+// certificates close to expiry. Contexts of `previous` are reused where nothing changed.
+bool load_tls(const conf::Config& config, const Runtime* previous, Runtime* out,
+              std::vector<std::string>* errors, std::vector<std::string>* warnings);
+
+}  // namespace sluice::core
