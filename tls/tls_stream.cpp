@@ -180,14 +180,21 @@ void TlsStream::read_plaintext() {
     Block* block = pool_.acquire();
     size_t used = 0;
     int error = SSL_ERROR_NONE;
+    // The error queue is empty here: every failure path below empties it, and SSL_get_error
+    // is reliable only then. Clearing it before each call costs more than the read itself.
     while (used < block->size) {
-      ERR_clear_error();
       const int n = SSL_read(ssl_, block->data() + used, static_cast<int>(block->size - used));
       if (n <= 0) {
         error = SSL_get_error(ssl_, n);
         break;
       }
       used += static_cast<size_t>(n);
+      // Records are read whole, one at a time: with no ciphertext left and nothing decrypted
+      // waiting, the next call could only say "want read".
+      if (input_.length == 0 && SSL_pending(ssl_) == 0) {
+        error = SSL_ERROR_WANT_READ;
+        break;
+      }
     }
     if (used > 0 && handler_) handler_->on_read(block, block->data(), used);
     core::block_unref(block);
@@ -300,7 +307,6 @@ int TlsStream::write(const Slice* slices, size_t count) {
 
 int TlsStream::encrypt(const char* data, size_t length) {
   if (length == 0) return 0;
-  ERR_clear_error();
   // The BIO takes every byte, so SSL_write completes whole or fails.
   if (SSL_write(ssl_, data, static_cast<int>(length)) > 0) return 0;
   core::log(LogLevel::kDebug, "TLS write failed: %s", openssl_error_text().c_str());
@@ -398,8 +404,8 @@ void TlsStream::shutdown_write() {
 void TlsStream::end_cleanly() {
   if (closing_ || state_ != State::kOpen || sent_close_notify_) return;
   sent_close_notify_ = true;
-  ERR_clear_error();
   SSL_shutdown(ssl_);
+  ERR_clear_error();  // a peer already gone is no news here
   flush_output();
 }
 

@@ -183,9 +183,12 @@ class Sluice(Proxy):
     def _config(self, port: int, tls: bool) -> dict:
         listener = {"address": f"127.0.0.1:{port}"}
         if tls:
-            # The shape assumed for TLS listeners until Sluice documents its own; when TLS lands,
-            # make this match docs/config.md (and disable session resumption if it has one).
-            listener["tls"] = {"cert": self.tls_files.cert, "key": self.tls_files.key}
+            # As docs/config.md describes it; no resumption, like the nginx and HAProxy configs,
+            # so the handshake scenario measures full handshakes everywhere.
+            listener["tls"] = {
+                "certificates": [{"cert": self.tls_files.cert, "key": self.tls_files.key}],
+                "session_tickets": False,
+            }
         return {
             "workers": 1,
             "listeners": [listener],
