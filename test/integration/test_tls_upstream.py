@@ -1,0 +1,125 @@
+"""TLS to upstream backends: sluice verifies the backend against the configured CA and name,
+sends SNI only for names, presents a client certificate, pools and resumes TLS connections, runs
+health checks over TLS, and keeps its upstream TLS context across a reload that changes nothing.
+The backend is Debian's nginx serving the localhost certificate (nginx_tls.py), which reports
+what it saw of each request in its body."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import time
+
+import pytest
+
+from harness import (HEALTH_CHECK_AGENT, CliResult, Sluice, assert_status, proxy_config, run_cli,
+                     wait_for_log, workdir, write_file)
+from nginx_tls import nginx_tls_backend
+from tls_material import make_material
+
+pytestmark = pytest.mark.timeout(60)
+
+# nginx answers every request with what it saw: "key=value" pairs joined by "|".
+REPORT = ('return 200 "sni=$ssl_server_name|reused=$ssl_session_reused|conn=$connection'
+          '|dn=$ssl_client_s_dn|proto=$http_x_forwarded_proto|version=$ssl_protocol";')
+
+VERIFY_FAILED = r"TLS handshake with a backend failed: .*certificate verify failed"
+
+
+def report(response) -> dict[str, str]:
+    """The fields of a REPORT body."""
+    assert_status(response, 200)
+    return dict(item.split("=", 1) for item in response.body.decode().split("|"))
+
+
+def tls_config(port: int, tls: dict, workers: int = 1, **upstream) -> dict:
+    """One upstream "app" with the nginx on `port` as its backend, speaking TLS with `tls`."""
+    return proxy_config(f"127.0.0.1:{port}", workers=workers,
+                        upstream={"tls": tls, **upstream})
+
+
+def rewrite_config(proxy: Sluice, config: dict) -> None:
+    config = dict(config, listeners=[{"address": proxy.address}])
+    with open(proxy.config_path, "w") as f:
+        json.dump(config, f)
+
+
+def check_config(name: str, tls: dict) -> CliResult:
+    """`sluice --check` on an otherwise valid config whose upstream has `tls`."""
+    config = dict(tls_config(9, tls), listeners=[{"address": "127.0.0.1:8080"}])
+    return run_cli("--check", write_file(name, json.dumps(config)))
+
+
+# --------------------------------------------------------------------------- verification
+
+def test_backend_verified_against_the_configured_ca_answers_200_with_its_body():
+    material = make_material()
+    with nginx_tls_backend(material) as (port,), \
+            Sluice(tls_config(port, {"verify": True, "ca": material.ca_crt})) as proxy:
+        response = proxy.get("/")
+    assert_status(response, 200)
+    assert response.body == b"tls-ok"
+
+
+def test_ca_path_relative_to_the_config_folder_verifies_the_backend():
+    material = make_material()  # in tls/ beside the config files
+    ca = os.path.relpath(material.ca_crt, workdir())  # the configs are written to workdir()
+    with nginx_tls_backend(material) as (port,), \
+            Sluice(tls_config(port, {"ca": ca})) as proxy:
+        response = proxy.get("/")
+    assert_status(response, 200)
+    assert response.body == b"tls-ok"
+
+
+def test_backend_not_signed_by_the_configured_ca_gets_502_and_a_verify_failure_logged():
+    material = make_material()
+    with nginx_tls_backend(material) as (port,), \
+            Sluice(tls_config(port, {"ca": material.other_ca_crt})) as proxy:
+        response = proxy.get("/")
+        logged = wait_for_log(proxy, VERIFY_FAILED, 2.0)
+        log = proxy.log_text()
+    assert_status(response, 502)
+    assert logged, f"no verify failure in the log:\n{log}"
+
+
+def test_verify_false_accepts_a_backend_the_configured_ca_did_not_sign():
+    material = make_material()
+    tls = {"verify": False, "ca": material.other_ca_crt}
+    with nginx_tls_backend(material) as (port,), Sluice(tls_config(port, tls)) as proxy:
+        response = proxy.get("/")
+        log = proxy.log_text()
+    assert_status(response, 200)
+    assert response.body == b"tls-ok"
+    assert "TLS handshake with a backend failed" not in log, log
+
+
+# --------------------------------------------------------------------------- names and SNI
+
+def test_configured_sni_is_sent_and_verified_against_the_dns_name():
+    material = make_material()
+    tls = {"ca": material.ca_crt, "sni": "localhost"}
+    with nginx_tls_backend(material, REPORT) as (port,), \
+            Sluice(tls_config(port, tls)) as proxy:
+        seen = report(proxy.get("/"))
+    assert seen["sni"] == "localhost", seen
+
+
+def test_sni_naming_a_host_not_in_the_certificate_gets_502():
+    material = make_material()
+    tls = {"ca": material.ca_crt, "sni": "wrong.test"}
+    with nginx_tls_backend(material, REPORT) as (port,), \
+            Sluice(tls_config(port, tls)) as proxy:
+        response = proxy.get("/")
+        logged = wait_for_log(proxy, VERIFY_FAILED, 2.0)
+        log = proxy.log_text()
+    assert_status(response, 502)
+    assert logged, f"no verify failure in the log:\n{log}"
+
+
+def test_without_sni_no_server_name_is_sent_and_the_ip_san_verifies():
+    material = make_material()
+    with nginx_tls_backend(material, REPORT) as (port,), \
+            Sluice(tls_config(port, {"ca": material.ca_crt})) as proxy:
+        seen = report(proxy.get("/"))
+    assert seen["sni"] == "", f"a server name was sent for an IP address: {seen}"
