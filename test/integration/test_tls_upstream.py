@@ -123,3 +123,47 @@ def test_without_sni_no_server_name_is_sent_and_the_ip_san_verifies():
             Sluice(tls_config(port, {"ca": material.ca_crt})) as proxy:
         seen = report(proxy.get("/"))
     assert seen["sni"] == "", f"a server name was sent for an IP address: {seen}"
+
+
+# --------------------------------------------------------------------------- connections
+
+def test_sequential_requests_reuse_one_pooled_tls_connection():
+    material = make_material()
+    with nginx_tls_backend(material, REPORT) as (port,), \
+            Sluice(tls_config(port, {"ca": material.ca_crt})) as proxy:
+        seen = [report(proxy.get(f"/{i}")) for i in range(6)]
+    connections = [s["conn"] for s in seen]
+    assert len(set(connections)) == 1, f"nginx connection serials: {connections}"
+
+
+def test_new_connections_resume_the_last_tls_session():
+    material = make_material()
+    with nginx_tls_backend(material, REPORT) as (port,), \
+            Sluice(tls_config(port, {"ca": material.ca_crt}, keepalive=0)) as proxy:
+        seen = [report(proxy.get(f"/{i}")) for i in range(4)]
+    connections = [s["conn"] for s in seen]
+    reused = [s["reused"] for s in seen]
+    assert len(set(connections)) == 4, f"keepalive 0 should mean a connection each: {connections}"
+    assert reused[1:] == ["r"] * 3, \
+        f"$ssl_session_reused per request: {reused} ({seen[0]['version']})"
+
+
+def test_upstreams_with_different_tls_settings_never_share_a_connection():
+    material = make_material()
+    with nginx_tls_backend(material, REPORT) as (port,):
+        address = f"127.0.0.1:{port}"
+        config = proxy_config(upstreams={"named": [address], "bare": [address]},
+                              routes=[{"path_prefix": "/named/", "upstream": "named"},
+                                      {"upstream": "bare"}], workers=1)
+        config["upstreams"]["named"]["tls"] = {"ca": material.ca_crt, "sni": "localhost"}
+        config["upstreams"]["bare"]["tls"] = {"ca": material.ca_crt}
+        with Sluice(config) as proxy:
+            seen = [(which, report(proxy.get(f"/{which}/{i}")))
+                    for i in range(4) for which in ("named", "bare")]
+    names = [(which, s["sni"]) for which, s in seen]
+    assert names == [("named", "localhost"), ("bare", "")] * 4, names
+    named = {s["conn"] for which, s in seen if which == "named"}
+    bare = {s["conn"] for which, s in seen if which == "bare"}
+    assert not named & bare, f"connections shared between the upstreams: {seen}"
+    assert len(named) == 1 and len(bare) == 1, \
+        f"each upstream should keep its own pooled connection: named {named}, bare {bare}"
