@@ -167,3 +167,47 @@ def test_upstreams_with_different_tls_settings_never_share_a_connection():
     assert not named & bare, f"connections shared between the upstreams: {seen}"
     assert len(named) == 1 and len(bare) == 1, \
         f"each upstream should keep its own pooled connection: named {named}, bare {bare}"
+
+
+# --------------------------------------------------------------------------- client certificates
+
+def test_client_certificate_is_presented_to_a_backend_that_requires_one():
+    material = make_material()
+    tls = {"ca": material.ca_crt, "client_cert": material.client_crt,
+           "client_key": material.client_key}
+    with nginx_tls_backend(material, REPORT, client_ca=material.client_ca_crt) as (port,), \
+            Sluice(tls_config(port, tls)) as proxy:
+        seen = report(proxy.get("/"))
+    assert seen["dn"] == "CN=alice,O=Clients", seen
+
+
+def test_without_a_client_certificate_a_backend_that_requires_one_answers_400():
+    material = make_material()
+    with nginx_tls_backend(material, REPORT, client_ca=material.client_ca_crt) as (port,), \
+            Sluice(tls_config(port, {"ca": material.ca_crt})) as proxy:
+        response = proxy.get("/")
+    assert_status(response, 400)
+    assert b"No required SSL certificate was sent" in response.body, response.describe()
+
+
+# --------------------------------------------------------------------------- --check
+
+def test_check_rejects_a_client_cert_without_its_key():
+    material = make_material()
+    both = check_config("both.json", {"ca": material.ca_crt, "client_cert": material.client_crt,
+                                      "client_key": material.client_key})
+    result = check_config("no-key.json", {"ca": material.ca_crt,
+                                          "client_cert": material.client_crt})
+    assert both.returncode == 0, f"the config with both is refused too: {both!r}"
+    assert result.returncode == 1, repr(result)
+    assert "client_key" in result.output, repr(result)
+
+
+def test_check_rejects_a_missing_ca_file_naming_it():
+    material = make_material()
+    present = check_config("present-ca.json", {"ca": material.ca_crt})
+    missing = os.path.join(material.folder, "no-such-ca.pem")
+    result = check_config("missing-ca.json", {"ca": missing})
+    assert present.returncode == 0, f"the config with the CA file is refused too: {present!r}"
+    assert result.returncode == 1, repr(result)
+    assert missing in result.output, repr(result)
