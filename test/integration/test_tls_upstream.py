@@ -211,3 +211,39 @@ def test_check_rejects_a_missing_ca_file_naming_it():
     assert present.returncode == 0, f"the config with the CA file is refused too: {present!r}"
     assert result.returncode == 1, repr(result)
     assert missing in result.output, repr(result)
+
+
+# --------------------------------------------------------------------------- health checks
+
+def health_location(log: str) -> str:
+    return f"access_log {log}; return 200 'tls-ok';"
+
+
+def test_health_checks_over_tls_keep_a_verified_backend_up():
+    material = make_material()
+    access_log = os.path.join(material.folder, "access.log")
+    health = {"path": "/", "interval_ms": 200, "rise": 1, "fall": 1}
+    with nginx_tls_backend(material, health_location(access_log)) as (port,), \
+            Sluice(tls_config(port, {"ca": material.ca_crt}, health=health)) as proxy:
+        time.sleep(1.2)  # about six checks
+        statuses = [proxy.get(f"/{i}").status for i in range(5)]
+        log = proxy.log_text()
+    with open(access_log) as f:
+        checks = [line for line in f if HEALTH_CHECK_AGENT in line]
+    assert statuses == [200] * 5, statuses
+    assert not re.search(r"is down", log), log
+    assert len(checks) >= 3, f"nginx saw {len(checks)} health checks in 1.2 s"
+    assert all('" 200 ' in line for line in checks), checks
+
+
+def test_health_checks_over_tls_take_an_unverified_backend_down():
+    material = make_material()
+    health = {"path": "/", "interval_ms": 200, "rise": 1, "fall": 1}
+    with nginx_tls_backend(material) as (port,), \
+            Sluice(tls_config(port, {"ca": material.other_ca_crt}, health=health)) as proxy:
+        down = wait_for_log(proxy, rf"backend 127\.0\.0\.1:{port} is down.*", 3.0)
+        response = proxy.get("/")
+        log = proxy.log_text()
+    assert down, f"no 'is down' line within 3 s:\n{log}"
+    assert_status(response, 503)
+    assert b"app" in response.body, response.describe()
