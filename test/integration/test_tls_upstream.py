@@ -247,3 +247,52 @@ def test_health_checks_over_tls_take_an_unverified_backend_down():
     assert down, f"no 'is down' line within 3 s:\n{log}"
     assert_status(response, 503)
     assert b"app" in response.body, response.describe()
+
+
+# --------------------------------------------------------------------------- reload
+
+def test_reload_that_changes_nothing_keeps_the_pooled_tls_connection():
+    material = make_material()
+    with nginx_tls_backend(material, REPORT) as (port,):
+        config = tls_config(port, {"ca": material.ca_crt, "sni": "localhost"})
+        with Sluice(config) as proxy:
+            before = report(proxy.get("/before"))
+            rewrite_config(proxy, config)
+            proxy.send_signal(signal.SIGHUP)
+            reloaded = wait_for_log(proxy, r"config reloaded \(generation 2\)", 5.0)
+            after = [report(proxy.get(f"/after/{i}")) for i in range(3)]
+            log = proxy.log_tail()
+    assert reloaded, log
+    connections = [before["conn"]] + [s["conn"] for s in after]
+    assert len(set(connections)) == 1, \
+        f"nginx connection serials before and after the reload: {connections}"
+
+
+def test_reload_after_the_ca_file_changed_verifies_with_the_new_file():
+    material = make_material()
+    ca = os.path.join(material.folder, "upstream-ca.pem")
+    shutil.copyfile(material.other_ca_crt, ca)
+    with nginx_tls_backend(material) as (port,):
+        config = tls_config(port, {"ca": ca})
+        with Sluice(config) as proxy:
+            before = proxy.get("/")
+            shutil.copyfile(material.ca_crt, ca)
+            rewrite_config(proxy, config)
+            proxy.send_signal(signal.SIGHUP)
+            reloaded = wait_for_log(proxy, r"config reloaded \(generation 2\)", 5.0)
+            after = proxy.get("/")
+            log = proxy.log_tail()
+    assert reloaded, log
+    assert_status(before, 502)
+    assert_status(after, 200)
+    assert after.body == b"tls-ok"
+
+
+# --------------------------------------------------------------------------- headers
+
+def test_backend_sees_x_forwarded_proto_http_from_a_plain_listener():
+    material = make_material()
+    with nginx_tls_backend(material, REPORT) as (port,), \
+            Sluice(tls_config(port, {"ca": material.ca_crt})) as proxy:
+        seen = report(proxy.get("/"))
+    assert seen["proto"] == "http", seen
