@@ -5,7 +5,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ cmake make pkg-config \
-      libuv1-dev node-llhttp nlohmann-json3-dev libc-ares-dev \
+      libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev libc-ares-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -13,13 +13,14 @@ COPY balancer balancer
 COPY conf conf
 COPY core core
 COPY health health
+COPY tls tls
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF \
  && cmake --build build -j "$(nproc)" --target sluice \
  && strip build/core/sluice
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libuv1 libc-ares2 \
+ && apt-get install -y --no-install-recommends libuv1 libc-ares2 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --shell /usr/sbin/nologin sluice
 COPY --from=build /src/build/core/sluice /usr/local/bin/sluice

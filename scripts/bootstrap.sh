@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev catch2 libc-ares-dev
   clang libclang-rt-14-dev
-  python3 python3-pytest python3-pytest-xdist python3-pytest-timeout curl procps nginx-light
+  python3 python3-pytest python3-pytest-xdist python3-pytest-timeout curl openssl procps nginx-light
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nginx-light haproxy wrk nghttp2-client)
