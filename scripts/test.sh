@@ -77,23 +77,31 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   stage "sanitizers (ASan+UBSan): units and integration" build-asan \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON
 
-echo "== fuzzing the request parser for ${fuzz_seconds}s"
+# One libFuzzer target for `seconds`, starting from a copy of its seed corpus.
+fuzz() {
+  local target=$1 seeds=$2 seconds=$3 max_len=$4 corpus
+  corpus=$(mktemp -d)
+  cp "$seeds"/* "$corpus"/
+  if build-fuzz/test/fuzz/"$target" -max_total_time="$seconds" -max_len="$max_len" \
+       -print_final_stats=1 "$corpus" >"build-fuzz/$target.log" 2>&1; then
+    echo "$target: $(grep -E 'stat::number_of_executed_units' "build-fuzz/$target.log" | awk '{print $2}') runs in ${seconds}s, no crash"
+    passed=$((passed + 1))
+  else
+    echo "$target: FAILED"; tail -n 60 "build-fuzz/$target.log"
+    failed=$((failed + 1))
+  fi
+  rm -rf "$corpus"
+}
+
+echo "== fuzzing the request parser and the config parser (${fuzz_seconds}s in all)"
 if command -v clang++ >/dev/null; then
   mkdir -p build-fuzz
   if CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
        -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >build-fuzz/configure.log 2>&1 &&
-     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head >build-fuzz/build.log 2>&1; then
-    corpus=$(mktemp -d)
-    cp test/fuzz/corpus/* "$corpus"/
-    if build-fuzz/test/fuzz/fuzz_request_head -max_total_time="$fuzz_seconds" -max_len=4096 \
-         -print_final_stats=1 "$corpus" >build-fuzz/run.log 2>&1; then
-      echo "fuzz: $(grep -E 'stat::number_of_executed_units' build-fuzz/run.log | awk '{print $2}') runs, no crash"
-      passed=$((passed + 1))
-    else
-      echo "fuzz: FAILED"; tail -n 60 build-fuzz/run.log
-      failed=$((failed + 1))
-    fi
-    rm -rf "$corpus"
+     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head fuzz_config \
+       >build-fuzz/build.log 2>&1; then
+    fuzz fuzz_request_head test/fuzz/corpus $((fuzz_seconds * 2 / 3)) 4096
+    fuzz fuzz_config test/fuzz/config_corpus $((fuzz_seconds / 3)) 8192
   else
     echo "fuzz: build failed"; tail -n 40 build-fuzz/configure.log build-fuzz/build.log
     failed=$((failed + 1))
