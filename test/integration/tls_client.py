@@ -3,9 +3,8 @@ s_client and curl tools run with a time limit and their output read, and a keep-
 HTTP/1.1 client over Python's ssl module.
 
     material = make_material()
-    with Backend(ok()) as backend, \\
-            TlsSluice(proxy_config(backend), listener_tls(certificate(material.site_ecdsa_crt,
-                                                                      material.site_ecdsa_key))) as proxy:
+    tls = listener_tls(certificate(material.site_ecdsa_crt, material.site_ecdsa_key))
+    with Backend(ok()) as backend, TlsSluice(proxy_config(backend), tls) as proxy:
         assert s_client(proxy.port, "-servername", "site.test").peer_serial() == 0x1002
         with TlsClient(proxy.port, client_context(material)) as client:
             assert client.exchange("GET", "/").status == 200
@@ -13,7 +12,6 @@ HTTP/1.1 client over Python's ssl module.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket
@@ -69,14 +67,6 @@ class TlsSluice(Sluice):
     @property
     def tls(self) -> dict:
         return self.config.tls
-
-    def rewrite_config(self, tls: dict | None = None) -> None:
-        """Writes the config file again, with `tls` as the listener's tls object if given."""
-        if tls is not None:
-            self.config.tls = tls
-            self.config["listeners"] = [{"address": self.address}]
-        with open(self.config_path, "w", encoding="utf-8") as f:
-            json.dump(self.config, f, indent=2)
 
     def reload(self, timeout: float = 5.0) -> None:
         """SIGHUP; returns once the log says the config was reloaded (fails otherwise)."""
