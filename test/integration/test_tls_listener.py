@@ -236,7 +236,8 @@ def test_session_ticket_resumes_on_either_worker(version):
                              f"(upstream connections: {[r.connection for r in backend.requests]})"
 
 
-@pytest.mark.parametrize("maximum", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+@pytest.mark.parametrize("maximum", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["tls1_2", "tls1_3"])
 def test_without_session_tickets_a_second_connection_is_new(maximum):
     material = make_material()
     tls = listener_tls(site_ecdsa(material), session_tickets=False)
