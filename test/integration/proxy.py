@@ -211,7 +211,9 @@ class Sluice:
     def _launch(self) -> None:
         number = next(_file_numbers)
         self.port = free_port()
-        self.config["listeners"] = [{"address": self.address}]
+        # The listener's other settings (its "tls" object, say) stay; only the port is ours.
+        first = (self.config.get("listeners") or [{}])[0]
+        self.config["listeners"] = [{**first, "address": self.address}]
         self.config_path = write_file(f"sluice-{number}.json", json.dumps(self.config, indent=2))
         self.log_path = os.path.join(workdir(), f"sluice-{number}.log")
         self.stdout_path = self.log_path

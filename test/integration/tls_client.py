@@ -42,31 +42,17 @@ def listener_tls(*certificates: dict, **settings) -> dict:
     return {"certificates": list(certificates), **settings}
 
 
-class _TlsListeners(dict):
-    """A config dict whose "listeners", whenever set, each get the `tls` object: Sluice sets
-    its listener to the free port it picked just before writing the config file."""
-
-    def __init__(self, config: dict, tls: dict):
-        super().__init__(config)
-        self.tls = tls
-
-    def __setitem__(self, key, value):
-        if key == "listeners":
-            value = [{**listener, "tls": self.tls} for listener in value]
-        super().__setitem__(key, value)
-
-
 class TlsSluice(Sluice):
     """A Sluice (see proxy.Sluice) whose listener carries the `tls` object."""
 
     def __init__(self, config: dict, tls: dict, **kwargs):
         super().__init__(config, **kwargs)
-        self.config = _TlsListeners(self.config, tls)
+        self.config["listeners"] = [{"address": f"{HOST}:0", "tls": tls}]
         self.reloads = 0
 
     @property
     def tls(self) -> dict:
-        return self.config.tls
+        return self.config["listeners"][0]["tls"]
 
     def reload(self, timeout: float = 5.0) -> None:
         """SIGHUP; returns once the log says the config was reloaded (fails otherwise)."""
