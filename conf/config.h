@@ -48,7 +48,7 @@ struct ListenerConfig {
 struct UpstreamTlsConfig {
   bool verify = true;  // check the backend's certificate chain and name
   std::string ca;      // PEM bundle of trusted CAs; empty: the system's store
-  std::string sni;     // server name sent and verified; empty: the backend's DNS name or address
+  std::string sni;     // server name sent and verified; empty: none sent, the backend's IP verified
   std::string client_cert;  // a client certificate for backends that ask for one
   std::string client_key;
 };

@@ -83,9 +83,20 @@ std::unique_ptr<Certificate> load_certificate(const std::string& cert_path,
   ERR_clear_error();  // the loop ends on "no start line"
   Owned<BIO> key_bio = open_file(key_path, "key", error);
   if (!key_bio) return nullptr;
-  cert->key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  // No passphrase prompt: a reload must never wait on a terminal.
+  bool encrypted = false;
+  cert->key.reset(PEM_read_bio_PrivateKey(
+      key_bio.get(), nullptr,
+      [](char*, int, int, void* flag) {
+        *static_cast<bool*>(flag) = true;
+        return 0;
+      },
+      &encrypted));
   if (!cert->key) {
-    *error = "no PEM private key in \"" + key_path + "\" (" + openssl_reason("unreadable") + ")";
+    ERR_clear_error();
+    *error = encrypted
+                 ? "the key \"" + key_path + "\" is encrypted; Sluice reads only unencrypted keys"
+                 : "no PEM private key in \"" + key_path + "\"";
     return nullptr;
   }
   if (X509_check_private_key(cert->leaf.get(), cert->key.get()) != 1) {

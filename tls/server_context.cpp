@@ -32,6 +32,35 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// Why a stapled response would mislead clients, or "" when it is fit to staple: it must speak of
+// this certificate (by serial) and not be past its next update.
+std::string ocsp_problem(OCSP_RESPONSE* response, const Certificate& cert) {
+  OCSP_BASICRESP* basic = OCSP_response_get1_basic(response);
+  if (!basic) return "holds no basic response";
+  std::string problem = "is not about \"" + cert.cert_path + "\" (no serial matches)";
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(cert.leaf.get());
+  for (int i = 0; i < OCSP_resp_count(basic); ++i) {
+    OCSP_SINGLERESP* single = OCSP_resp_get0(basic, i);
+    ASN1_INTEGER* about = nullptr;
+    OCSP_id_get0_info(nullptr, nullptr, nullptr, &about,
+                      const_cast<OCSP_CERTID*>(OCSP_SINGLERESP_get0_id(single)));
+    if (!about || ASN1_INTEGER_cmp(about, serial) != 0) continue;
+    int reason = 0;
+    ASN1_GENERALIZEDTIME *revoked = nullptr, *this_update = nullptr, *next_update = nullptr;
+    const int status =
+        OCSP_single_get0_status(single, &reason, &revoked, &this_update, &next_update);
+    if (status != V_OCSP_CERTSTATUS_GOOD)
+      problem = "does not say the certificate is good";
+    else if (next_update && X509_cmp_current_time(next_update) < 0)
+      problem = "is past its next update; fetch a fresh one";
+    else
+      problem.clear();
+    break;
+  }
+  OCSP_BASICRESP_free(basic);
+  return problem;
+}
+
 }  // namespace
 
 std::shared_ptr<const ServerContext> ServerContext::load(const conf::ListenerTlsConfig& config,
@@ -45,6 +74,14 @@ std::shared_ptr<const ServerContext> ServerContext::load(const conf::ListenerTls
     server->alpn_ += protocol;
   }
   const size_t errors_before = errors->size();
+  if (!config.ciphers.empty()) {
+    Owned<SSL_CTX> probe(SSL_CTX_new(TLS_server_method()));
+    if (!probe || SSL_CTX_set_cipher_list(probe.get(), config.ciphers.c_str()) != 1) {
+      ERR_clear_error();
+      errors->push_back(where + "/ciphers: no cipher OpenSSL knows in \"" + config.ciphers + "\"");
+      return nullptr;
+    }
+  }
   for (size_t i = 0; i < config.certificates.size(); ++i) {
     const conf::CertificateFiles& files = config.certificates[i];
     const std::string at = where + "/certificates/" + std::to_string(i);
@@ -68,9 +105,14 @@ bool ServerContext::add(std::unique_ptr<Certificate> cert, const conf::ListenerT
   const int key_type = EVP_PKEY_get_base_id(cert->key.get());
   Group* group = nullptr;
   for (Group& g : groups_) {
-    if (g.names == names &&
-        std::find(g.key_types.begin(), g.key_types.end(), key_type) == g.key_types.end())
-      group = &g;
+    if (g.names != names) continue;
+    if (std::find(g.key_types.begin(), g.key_types.end(), key_type) != g.key_types.end()) {
+      *error = "\"" + cert->cert_path +
+               "\" has the names and key type of an earlier certificate (" + g.paths.front() +
+               "); only one of them could ever be served";
+      return false;
+    }
+    group = &g;
   }
   if (!group) {
     Owned<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()));
@@ -78,7 +120,7 @@ bool ServerContext::add(std::unique_ptr<Certificate> cert, const conf::ListenerT
       if (error->empty()) *error = openssl_reason("cannot make a TLS context");
       return false;
     }
-    groups_.push_back(Group{names, {}, ctx.get()});
+    groups_.push_back(Group{names, {}, {}, ctx.get()});
     contexts_.push_back(std::move(ctx));
     group = &groups_.back();
     for (const std::string& name : names) {
@@ -92,6 +134,7 @@ bool ServerContext::add(std::unique_ptr<Certificate> cert, const conf::ListenerT
     return false;
   }
   group->key_types.push_back(key_type);
+  group->paths.push_back(cert->cert_path);
   return true;
 }
 
@@ -152,10 +195,15 @@ bool ServerContext::read_ocsp(const Certificate& cert, const std::string& path,
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   OCSP_RESPONSE* response = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size()));
   const bool ok = response && OCSP_response_status(response) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
+  const std::string problem = ok ? ocsp_problem(response, cert) : "";
   OCSP_RESPONSE_free(response);
+  ERR_clear_error();
   if (!ok) {
-    ERR_clear_error();
     *error = "\"" + path + "\" is not a successful DER OCSP response";
+    return false;
+  }
+  if (!problem.empty()) {
+    *error = "the OCSP response \"" + path + "\" " + problem;
     return false;
   }
   X509_up_ref(cert.leaf.get());

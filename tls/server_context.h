@@ -49,6 +49,7 @@ class ServerContext {
   struct Group {
     std::vector<std::string> names;  // sorted
     std::vector<int> key_types;      // EVP_PKEY_RSA, EVP_PKEY_EC, ...
+    std::vector<std::string> paths;  // the certificate files, in key_types' order
     SSL_CTX* ctx;
   };
   std::vector<Owned<SSL_CTX>> contexts_;  // one per group; the first is the default

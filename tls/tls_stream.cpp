@@ -19,6 +19,7 @@ using core::Slice;
 namespace {
 
 constexpr size_t kRecord = 16384;  // the largest TLS plaintext record
+constexpr uint64_t kRepeatQuietMs = 60000;
 
 // Small slices of one write (a response head and a short body) share one record.
 thread_local char t_staging[kRecord];
@@ -168,9 +169,18 @@ void TlsStream::handshake() {
     core::log(LogLevel::kDebug, "TLS handshake with a client failed: %s", reason.c_str());
   } else {
     const long verify = SSL_get_verify_result(ssl_);
-    core::log(LogLevel::kWarn, "TLS handshake with a backend failed: %s%s%s", reason.c_str(),
-              verify == X509_V_OK ? "" : ": ",
-              verify == X509_V_OK ? "" : X509_verify_cert_error_string(verify));
+    std::string line = "TLS handshake with a backend failed: " + reason;
+    if (verify != X509_V_OK) line += std::string(": ") + X509_verify_cert_error_string(verify);
+    // Every retry and health check would say the same: once a minute per thread is enough.
+    thread_local std::string last_line;
+    thread_local uint64_t last_ms = 0;
+    const uint64_t now = uv_now(timer_.loop);
+    const bool repeat = line == last_line && last_ms != 0 && now - last_ms < kRepeatQuietMs;
+    if (!repeat) {
+      last_line = line;
+      last_ms = now;
+    }
+    core::log(repeat ? LogLevel::kDebug : LogLevel::kWarn, "%s", line.c_str());
   }
   fail(UV_EPROTO);
 }

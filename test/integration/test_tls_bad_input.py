@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -153,6 +154,47 @@ def test_expired_certificate_is_an_error():
     result = run_cli("--check", path)
     assert result.returncode == 1, repr(result)
     assert "expired" in result.output and material.expired_crt in result.output, repr(result)
+
+
+def test_encrypted_key_is_an_error_without_asking_for_a_passphrase():
+    material = make_material()
+    encrypted = os.path.join(material.folder, "encrypted.key")
+    subprocess.run(["openssl", "pkey", "-in", material.site_ecdsa_key, "-aes256", "-passout",
+                    "pass:secret", "-out", encrypted], check=True, timeout=10)
+    path = tls_config_file(material, certificate(material.site_ecdsa_crt, encrypted))
+    result = run_cli("--check", path)  # stdin is not a terminal: a prompt would hang or fail
+    assert result.returncode == 1, repr(result)
+    assert "encrypted" in result.output and encrypted in result.output, repr(result)
+
+
+def test_ocsp_response_for_another_certificate_is_an_error():
+    material = make_material()
+    path = tls_config_file(material, certificate(material.site_ecdsa_crt, material.site_ecdsa_key,
+                                                 material.site_ocsp_der))
+    result = run_cli("--check", path)
+    assert result.returncode == 1, repr(result)
+    assert "is not about" in result.output and material.site_ocsp_der in result.output, \
+        repr(result)
+
+
+def test_two_certificates_with_the_same_names_and_key_type_are_an_error():
+    material = make_material()
+    path = tls_config_file(material, site_ecdsa(material), site_ecdsa(material))
+    result = run_cli("--check", path)
+    assert result.returncode == 1, repr(result)
+    assert "/certificates/1" in result.output and "only one of them" in result.output, \
+        repr(result)
+
+
+def test_unknown_cipher_list_is_an_error_at_its_key():
+    material = make_material()
+    config = proxy_config(f"{HOST}:9")
+    config["listeners"] = [{"address": f"{HOST}:{free_port()}",
+                            "tls": listener_tls(site_ecdsa(material), ciphers="NO-SUCH-CIPHER")}]
+    path = write_file(f"tls-{time.monotonic_ns()}.json", json.dumps(config, indent=2))
+    result = run_cli("--check", path)
+    assert result.returncode == 1, repr(result)
+    assert result.output.count("/listeners/0/tls/ciphers") == 1, repr(result)
 
 
 def test_certificate_expiring_within_14_days_is_a_warning_naming_it():
