@@ -145,7 +145,8 @@ Config Validator::read(const Json& root) {
     return config;
   }
   check_keys(root, "",
-             {"workers", "listeners", "upstreams", "routes", "timeouts", "limits", "resolver"});
+             {"workers", "listeners", "upstreams", "routes", "timeouts", "limits", "resolver",
+              "request_id", "log", "admin"});
   read_uint(root, "", "workers", 0, 1024, config.workers);
   if (const Json* v = require(root, "", "listeners")) read_listeners(*v, "/listeners", config);
   if (const Json* v = require(root, "", "upstreams")) read_upstreams(*v, "/upstreams", config);
@@ -157,6 +158,7 @@ Config Validator::read(const Json& root) {
     read_fields(*it, "/limits", config.limits, kLimitFields);
   if (auto it = root.find("resolver"); it != root.end())
     read_resolver(*it, "/resolver", config.resolver);
+  read_operations(root, config);
   return config;
 }
 

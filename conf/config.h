@@ -129,6 +129,22 @@ struct ResolverConfig {
   uint32_t timeout_ms = 2000;
 };
 
+// X-Request-Id: keep a valid one the client sent (else make one), always make one, or leave
+// the field alone.
+enum class RequestIdMode : uint8_t { kKeep, kGenerate, kOff };
+
+// Where the access log goes and how much the error log says.
+struct LogConfig {
+  std::string access = "stdout";  // "stdout", "off", or a file path (absolute once parsed)
+  std::string level = "info";     // debug, info, warn, error: the least severe line kept
+};
+
+// The admin listener: health, readiness, status and metrics pages, GET only. Off when absent.
+struct AdminConfig {
+  bool enabled = false;
+  SocketAddress address;  // 127.0.0.1:9901 unless given
+};
+
 struct Config {
   uint32_t workers = 0;  // 0: one per core
   std::vector<ListenerConfig> listeners;
@@ -137,6 +153,9 @@ struct Config {
   Timeouts timeouts;
   Limits limits;
   ResolverConfig resolver;
+  RequestIdMode request_id = RequestIdMode::kKeep;
+  LogConfig log;
+  AdminConfig admin;
 };
 
 // One problem found in a config file: where (JSON path and line) and what was expected.

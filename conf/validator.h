@@ -71,6 +71,7 @@ class Validator {
   void read_listener_tls(const Json& value, const std::string& path, ListenerTlsConfig& tls);
   void read_alpn(const Json& value, const std::string& path, std::vector<std::string>& out);
   void read_upstream_tls(const Json& value, const std::string& path, UpstreamTlsConfig& tls);
+  void read_operations(const Json& root, Config& config);
   void read_routes(const Json& value, const std::string& path, Config& config);
   void read_route(const Json& value, const std::string& path, RouteConfig& route);
 

@@ -77,8 +77,8 @@ bool named_in_connection(const MessageHead& head, std::string_view name) {
 
 Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how) {
   // The forwarded-for chain repeats earlier values, so reserve room for the head twice.
-  HeadBuilder out(pool,
-                  head_capacity(request) * 2 + how.client_ip.size() + how.host_if_missing.size());
+  HeadBuilder out(pool, head_capacity(request) * 2 + how.client_ip.size() +
+                            how.host_if_missing.size() + how.request_id.size() + 16);
   out.add(llhttp_method_name(static_cast<llhttp_method_t>(request.method)))
       .add(" ")
       .add(request.origin_target())
@@ -94,6 +94,7 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
     const FieldKind kind = request.kind(i);
     if (kind == FieldKind::kXForwardedProto || kind == FieldKind::kXForwardedFor) continue;
     if (absolute && kind == FieldKind::kHost) continue;
+    if (kind == FieldKind::kXRequestId && !how.request_id.empty()) continue;
     if (how.tunnel && kind == FieldKind::kUpgrade) {
       add_upgrade_field(out, request.name(i), request.value(i));
       continue;
@@ -107,21 +108,25 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
       out.add(request.value(i)).add(", ");
   out.add(how.client_ip).add("\r\n");
   out.field("X-Forwarded-Proto", how.scheme);
+  if (!how.request_id.empty()) out.field("X-Request-Id", how.request_id);
   if (how.tunnel) out.field("Connection", "upgrade");
   return out.finish();
 }
 
 Slice write_response_head(BlockPool& pool, const MessageHead& response,
                           const ResponseRewrite& how) {
-  HeadBuilder out(pool, head_capacity(response));
+  HeadBuilder out(pool, head_capacity(response) + how.request_id.size() + 16);
   out.add("HTTP/1.1 ").add(response.status).add(" ").add(response.reason()).add("\r\n");
+  bool has_request_id = false;
   for (size_t i = 0; i < response.field_count(); ++i) {
     const FieldKind kind = response.kind(i);
+    has_request_id = has_request_id || kind == FieldKind::kXRequestId;
     const bool keep_upgrade = how.tunnel && kind == FieldKind::kUpgrade;
     if (!keep_upgrade && is_hop_by_hop(response, i)) continue;
     if (how.drop_transfer_encoding && kind == FieldKind::kTransferEncoding) continue;
     out.field(response.name(i), response.value(i));
   }
+  if (!how.request_id.empty() && !has_request_id) out.field("X-Request-Id", how.request_id);
   if (how.tunnel)
     out.field("Connection", "upgrade");
   else if (!how.keep_alive)
@@ -131,16 +136,30 @@ Slice write_response_head(BlockPool& pool, const MessageHead& response,
   return out.finish();
 }
 
-Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
-                           int retry_after_s) {
+Slice write_local_response(BlockPool& pool, int status, std::string_view content_type,
+                           std::string_view body, bool keep_alive, std::string_view request_id) {
   const std::string_view reason = status_reason(status);
-  HeadBuilder out(pool, 256 + reason.size() * 2 + detail.size());
+  HeadBuilder out(pool,
+                  256 + reason.size() + content_type.size() + request_id.size() + body.size());
+  out.add("HTTP/1.1 ").add(static_cast<uint64_t>(status)).add(" ").add(reason).add("\r\n");
+  out.add("Content-Type: ").add(content_type).add("\r\nContent-Length: ").add(body.size());
+  out.add("\r\nCache-Control: no-store\r\n");
+  if (!request_id.empty()) out.field("X-Request-Id", request_id);
+  out.add(keep_alive ? "" : "Connection: close\r\n").add("\r\n");
+  return out.add(body).take();
+}
+
+Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
+                           int retry_after_s, std::string_view request_id) {
+  const std::string_view reason = status_reason(status);
+  HeadBuilder out(pool, 256 + reason.size() * 2 + detail.size() + request_id.size());
   // Body: "502 Bad Gateway: detail\n".
   const size_t body = 4 + reason.size() + (detail.empty() ? 0 : 2 + detail.size()) + 1;
   out.add("HTTP/1.1 ").add(static_cast<uint64_t>(status)).add(" ").add(reason).add("\r\n");
   out.add("Content-Type: text/plain\r\nContent-Length: ").add(body).add("\r\n");
   if (retry_after_s > 0)
     out.add("Retry-After: ").add(static_cast<uint64_t>(retry_after_s)).add("\r\n");
+  if (!request_id.empty()) out.field("X-Request-Id", request_id);
   out.add(keep_alive ? "" : "Connection: close\r\n").add("\r\n");
   out.add(static_cast<uint64_t>(status)).add(" ").add(reason);
   if (!detail.empty()) out.add(": ").add(detail);

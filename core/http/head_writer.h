@@ -16,6 +16,8 @@ struct RequestRewrite {
   bool tunnel = false;               // keep Upgrade: the client asks for a protocol switch
   // Sent as Host when the request has none (HTTP/1.0 allows that; the HTTP/1.1 we send does not).
   std::string_view host_if_missing = {};
+  // Sent as X-Request-Id in place of any the client sent; empty: the client's fields pass.
+  std::string_view request_id = {};
 };
 
 struct ResponseRewrite {
@@ -23,13 +25,17 @@ struct ResponseRewrite {
   bool http10_client = false;           // say keep-alive explicitly to HTTP/1.0 clients
   bool tunnel = false;                  // a 101: keep Upgrade and say Connection: upgrade
   bool drop_transfer_encoding = false;  // the body is being de-chunked for an HTTP/1.0 client
+  std::string_view request_id = {};     // added as X-Request-Id unless the response has one
 };
 
 // Each returns a Slice holding one reference to a fresh Block.
 Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how);
 Slice write_response_head(BlockPool& pool, const MessageHead& response, const ResponseRewrite& how);
 Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
-                           int retry_after_s = 0);
+                           int retry_after_s = 0, std::string_view request_id = {});
+// A response the proxy serves itself with a body of its own (admin pages).
+Slice write_local_response(BlockPool& pool, int status, std::string_view content_type,
+                           std::string_view body, bool keep_alive, std::string_view request_id);
 
 // True when some Connection field of `head` lists `name`.
 bool named_in_connection(const MessageHead& head, std::string_view name);

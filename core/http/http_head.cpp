@@ -27,6 +27,9 @@ namespace {
       if (is("trailer")) return FieldKind::kTrailer;
       if (is("upgrade")) return FieldKind::kUpgrade;
       break;
+    case 12:
+      if (is("x-request-id")) return FieldKind::kXRequestId;
+      break;
     case 10:
       if (is("connection")) return FieldKind::kConnection;
       if (is("keep-alive")) return FieldKind::kKeepAlive;

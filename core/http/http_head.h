@@ -29,6 +29,7 @@ enum class FieldKind : uint8_t {
   kExpect,
   kXForwardedFor,
   kXForwardedProto,
+  kXRequestId,
   // Hop-by-hop fields (RFC 9110 7.6.1), never forwarded as they are.
   kConnection,
   kKeepAlive,

@@ -52,6 +52,9 @@ class ClientSide {
     if (ending_requested_) act_on_ending();
   }
   virtual std::string_view client_address() const = 0;
+  virtual uint16_t client_port() const = 0;
+  // The index of the listener the client came in on, or kAdminListener.
+  virtual int32_t listener() const = 0;
   // TLS facts of the client's connection (version, SNI, verified subject); null over plain TCP.
   virtual const TransportFacts* transport() const = 0;
 

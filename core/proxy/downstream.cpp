@@ -20,7 +20,8 @@ Downstream::Downstream(WorkerContext& ctx, Stream* stream)
   out_.reserve(4);  // a response head and body slices: one allocation, never regrown
 }
 
-void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer) {
+void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer,
+                      int32_t listener) {
   char ip[sizeof client_ip_];
   peer_address(peer, ip, sizeof ip);
   for (const ConnectionGate* gate : ctx.current->chains.connection_gates) {
@@ -28,6 +29,10 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
   }
   auto* c = new Downstream(ctx, stream);
   std::memcpy(c->client_ip_, ip, sizeof ip);
+  c->client_port_ =
+      ntohs(peer.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(peer).sin6_port
+                                       : reinterpret_cast<const sockaddr_in&>(peer).sin_port);
+  c->listener_ = listener;
   c->next = ctx.clients;
   if (ctx.clients) ctx.clients->prev = c;
   ctx.clients = c;

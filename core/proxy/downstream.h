@@ -21,7 +21,9 @@ namespace sluice::core {
 class Downstream final : public StreamHandler, public ClientSide {
  public:
   // Takes an accepted client stream; the connection then lives until it closes itself.
-  static void open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer);
+  // `listener` is the listener's index in the config (kAdminListener for the admin listener).
+  static void open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer,
+                   int32_t listener);
   // The worker is shutting down: finish the current exchange, then close; close now if idle.
   void begin_drain();
   // Closes at once, whatever is in flight (the drain deadline passed).
@@ -65,6 +67,8 @@ class Downstream final : public StreamHandler, public ClientSide {
   void half_close() override { stream_->shutdown_write(); }
   void act_on_ending() override;
   std::string_view client_address() const override { return client_ip_; }
+  uint16_t client_port() const override { return client_port_; }
+  int32_t listener() const override { return listener_; }
   const TransportFacts* transport() const override { return stream_->transport(); }
 
   void consume(Block* block, const char* data, size_t length);
@@ -101,6 +105,8 @@ class Downstream final : public StreamHandler, public ClientSide {
   bool close_when_drained_ = false;  // closing without lingering, once the last bytes are out
   bool held_ = false;  // the next request waits until the client takes the answers before it
   char client_ip_[48] = {};
+  uint16_t client_port_ = 0;
+  int32_t listener_ = 0;
 };
 
 }  // namespace sluice::core

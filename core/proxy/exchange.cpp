@@ -50,8 +50,25 @@ Exchange::~Exchange() {
   ctx_.release(generation_);
 }
 
+// The request's ID, before anything can answer it, so every response and log line carries it.
+void Exchange::name_request() {
+  const conf::RequestIdMode mode = generation_->snapshot->config.request_id;
+  if (mode == conf::RequestIdMode::kOff) return;
+  std::string_view theirs;
+  if (mode == conf::RequestIdMode::kKeep && request_->find(FieldKind::kXRequestId, &theirs) &&
+      acceptable_request_id(theirs)) {
+    record_.request_id = theirs;
+    return;
+  }
+  ctx_.request_ids.next(request_id_);
+  record_.request_id = std::string_view(request_id_, sizeof request_id_);
+  replace_request_id_ = true;
+}
+
 void Exchange::start() {
   const conf::Snapshot& snapshot = *generation_->snapshot;
+  name_request();
+  if (client_.listener() == kAdminListener) return serve_page();
   // The authority of an absolute-form target, else the Host field (RFC 9112 3.2.2).
   const std::string_view host = request_->host();
   const conf::Route* route = snapshot.match(host, request_->path());
@@ -66,6 +83,7 @@ void Exchange::start() {
   record_.upstream = static_cast<int32_t>(route->upstream);
   RequestRewrite how{client_.client_address(), client_.transport() ? "https" : "http",
                      request_->upgrade};
+  if (replace_request_id_) how.request_id = record_.request_id;
   std::string_view field;
   if (host.empty() && !request_->absolute_form() && !request_->find(FieldKind::kHost, &field))
     how.host_if_missing = upstream_config().pool.name;  // as nginx's $proxy_host
@@ -74,16 +92,39 @@ void Exchange::start() {
   attempt(RetryWhere::kOtherBackend);
 }
 
-void Exchange::reply_locally(const LocalReply& reply) {
+// The admin listener's pages: GET (or HEAD) only, made by the PageSource core/server wired in.
+void Exchange::serve_page() {
+  if (!ctx_.pages) return reply_locally({404, "no pages here"});
+  if (request_->method != HTTP_GET && request_->method != HTTP_HEAD)
+    return reply_locally({405, "the admin listener answers GET only"});
+  LocalPage page;
+  ctx_.pages->serve(*request_, &page);
+  if (request_->method == HTTP_HEAD) page.body.clear();
+  prepare_local_answer();
+  answer_locally(write_local_response(ctx_.blocks, page.status, page.content_type, page.body,
+                                      client_.keeps_alive(), record_.request_id),
+                 page.status, Outcome::kLocalReply);
+}
+
+void Exchange::prepare_local_answer() {
   // With the request body still arriving there is no safe place for the next request to start.
   if (!request_done_ && request_ && request_->framing != Framing::kNone) client_.close_after();
   if (request_ && request_->upgrade) client_.decline_upgrade();  // the next bytes are HTTP
   release_upstream(false);
-  Slice s = write_error_response(ctx_.blocks, reply.status, reply.detail, client_.keeps_alive(),
-                                 reply.retry_after_s);
-  record_.status = static_cast<uint16_t>(reply.status);
+}
+
+void Exchange::reply_locally(const LocalReply& reply) {
+  prepare_local_answer();
+  answer_locally(
+      write_error_response(ctx_.blocks, reply.status, reply.detail, client_.keeps_alive(),
+                           reply.retry_after_s, record_.request_id),
+      reply.status, reply.outcome);
+}
+
+void Exchange::answer_locally(Slice s, int status, Outcome outcome) {
+  record_.status = static_cast<uint16_t>(status);
   record_.response_bytes += s.length;
-  record_.outcome = reply.outcome;
+  record_.outcome = outcome;
   outcome_set_ = true;
   stage_ = Stage::kAnswered;
   client_.send(&s, 1);
@@ -118,6 +159,9 @@ void Exchange::finish(Outcome fallback) {
   if (!outcome_set_) record_.outcome = fallback;
   record_.end_ms = uv_now(ctx_.loop);
   record_.tls = client_.transport();
+  record_.client_ip = client_.client_address();
+  record_.client_port = client_.client_port();
+  record_.listener = client_.listener();
   for (ExchangeObserver* observer : observers) observer->on_finish(record_, request_.get());
 }
 

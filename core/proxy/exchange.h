@@ -73,6 +73,10 @@ class Exchange final : public UpstreamUser {
   void send_request_head();
   void send_body(const Slice& body);
   void report_backend(bool ok, const char* cause);
+  void name_request();
+  void serve_page();
+  void prepare_local_answer();
+  void answer_locally(Slice s, int status, Outcome outcome);
   void uncount_active() {
     if (!counted_) return;
     counted_->active.fetch_sub(1, std::memory_order_relaxed);
@@ -111,7 +115,9 @@ class Exchange final : public UpstreamUser {
   Block* relay_block_ = nullptr;               // the block being parsed, for dechunked_body()
   size_t body_unsent_seen_ = 0;  // request bytes the backend had not taken at its last deadline
   ExchangeRecord record_;
+  char request_id_[RequestIds::kLength];  // one made here; record_.request_id points at it
   bool outcome_set_ = false;
+  bool replace_request_id_ = false;  // the client's X-Request-Id (if any) gives way to ours
   Stage stage_ = Stage::kStarting;
   bool request_done_ = false;      // the whole request has been read from the client
   bool body_sent_ = false;         // some request body bytes went to the upstream

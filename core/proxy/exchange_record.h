@@ -37,6 +37,10 @@ struct ExchangeRecord {
   // The client connection's TLS version, SNI and verified certificate subject; null over TCP.
   // Valid while the observer runs.
   const TransportFacts* tls = nullptr;
+  std::string_view request_id;  // empty when request IDs are off; valid while observers run
+  std::string_view client_ip;   // after a PROXY header, where one is used
+  uint16_t client_port = 0;
+  int32_t listener = 0;  // index in the config's listeners; kAdminListener for the admin one
 };
 
 }  // namespace sluice::core

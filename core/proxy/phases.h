@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,6 +35,20 @@ struct LocalReply {
   int retry_after_s = 0;    // sent as Retry-After when positive
   Outcome outcome = Outcome::kLocalReply;
 };
+
+// 5. A source that is not a backend: pages the proxy makes from its own state (the admin
+// listener's). Runs on the worker; `page` starts as an empty 200 text/plain.
+struct LocalPage {
+  int status = 200;
+  std::string_view content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+class PageSource {
+ public:
+  virtual ~PageSource() = default;
+  virtual void serve(const MessageHead& request, LocalPage* page) = 0;
+};
+constexpr int32_t kAdminListener = -2;  // ClientSide::listener() of the admin listener
 
 // 1. At accept. `client` is the peer address as text (after a PROXY header, where used).
 enum class Admission : uint8_t { kAdmit, kRefuse };

@@ -14,6 +14,7 @@
 #include "core/io/buffer.h"
 #include "core/io/transport.h"
 #include "core/proxy/phases.h"
+#include "core/proxy/request_id.h"
 #include "core/proxy/upstream.h"
 
 namespace sluice::core {
@@ -55,6 +56,8 @@ struct WorkerContext {
   BlockPool bulk_blocks{256 * 1024, 16};  // for bodies that arrive faster than a block a read
   HeadPool heads;
   UpstreamPool upstreams;
+  RequestIds request_ids;
+  PageSource* pages = nullptr;  // the admin listener's pages, when it is on
   Generation* current = nullptr;
   std::vector<std::unique_ptr<Generation>> generations;  // current and retired-but-in-use
   std::unique_ptr<Connector> connector;                  // the worker's plain transport

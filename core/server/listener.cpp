@@ -41,8 +41,8 @@ int open_listening_socket(const conf::SocketAddress& address, std::string* error
   return fd;
 }
 
-Listener::Listener(WorkerContext& ctx, Acceptor& acceptor, int fd)
-    : ctx_(ctx), acceptor_(acceptor), fd_(fd) {
+Listener::Listener(WorkerContext& ctx, Acceptor& acceptor, int fd, int32_t index)
+    : ctx_(ctx), acceptor_(acceptor), fd_(fd), index_(index) {
   uv_poll_init(ctx.loop, &poll_, fd);
   uv_timer_init(ctx.loop, &pause_);
   poll_.data = this;
@@ -61,7 +61,7 @@ void Listener::accept_batch() {
     const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      if (Stream* stream = acceptor_.accept(fd)) Downstream::open(ctx_, stream, peer);
+      if (Stream* stream = acceptor_.accept(fd)) Downstream::open(ctx_, stream, peer, index_);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;

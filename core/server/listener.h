@@ -19,7 +19,8 @@ int open_listening_socket(const conf::SocketAddress& address, std::string* error
 
 class Listener {
  public:
-  Listener(WorkerContext& ctx, Acceptor& acceptor, int fd);
+  // `index` is the listener's place in the config, or kAdminListener.
+  Listener(WorkerContext& ctx, Acceptor& acceptor, int fd, int32_t index);
   void close();  // stops accepting; the object frees itself once libuv lets go
 
  private:
@@ -34,6 +35,7 @@ class Listener {
   uv_poll_t poll_;
   uv_timer_t pause_;
   int fd_;
+  int32_t index_;
   int open_handles_ = 2;
 };
 

@@ -89,7 +89,7 @@ void Worker::start() {
     Acceptor* acceptor = i < tls_acceptors_.size() && tls_acceptors_[i]
                              ? static_cast<Acceptor*>(tls_acceptors_[i].get())
                              : acceptor_.get();
-    listeners_.push_back(new Listener(*ctx_, *acceptor, listen_fds_[i]));
+    listeners_.push_back(new Listener(*ctx_, *acceptor, listen_fds_[i], static_cast<int32_t>(i)));
   }
   thread_ = std::thread([this] { run(); });
 }

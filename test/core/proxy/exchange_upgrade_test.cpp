@@ -196,8 +196,7 @@ TEST_CASE("bytes the backend sends right behind its 101 reach the client", "[exc
 
 // The request head is dropped once a response head arrives, a 1xx one included; a retry after
 // an interim response then has no head to send.
-TEST_CASE("a GET whose backend closes after an interim response is resent whole",
-          "[exchange]") {
+TEST_CASE("a GET whose backend closes after an interim response is resent whole", "[exchange]") {
   HarnessSetup setup;
   setup.timeouts.upstream_response_ms = 20;  // what the resent request waits for, if it is empty
   ProxyHarness proxy(setup);

@@ -33,6 +33,7 @@ conf::Config harness_config(const HarnessSetup& setup) {
   route.upstream = "app";
   config.routes.push_back(route);
   config.timeouts = setup.timeouts;
+  config.request_id = setup.request_id;
   return config;
 }
 
@@ -75,7 +76,7 @@ MemoryPeer& ProxyHarness::open_client() {
   MemoryStream* stream = MemoryStream::make(&loop_, ctx_->blocks, &peer);
   clients_.push_back(peer);
   uv_update_time(&loop_);  // accepted now: the header deadline counts from here
-  core::Downstream::open(*ctx_, stream, client_address());
+  core::Downstream::open(*ctx_, stream, client_address(), 0);
   return *peer;
 }
 
@@ -129,12 +130,16 @@ bool ProxyHarness::run_until(const std::function<bool()>& done, uint64_t limit_m
 }
 
 void ProxyHarness::on_finish(const core::ExchangeRecord& record, const core::MessageHead* request) {
-  Finished f{record, ""};
+  Finished f{record, "", std::string(record.request_id), std::string(record.client_ip)};
   if (request) {
     f.request = llhttp_method_name(static_cast<llhttp_method_t>(request->method));
     f.request.append(" ").append(request->target());
   }
   finished_.push_back(std::move(f));
+  Finished& kept = finished_.back();
+  kept.record.request_id = kept.request_id;
+  kept.record.client_ip = kept.client_ip;
+  kept.record.tls = nullptr;  // the connection's, gone with it
 }
 
 }  // namespace sluice::test

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,13 +27,17 @@ struct HarnessSetup {
   uint32_t retries = 1;
   std::string balance = "round_robin";  // "hash" (on the client's address) keeps one backend
   conf::Timeouts timeouts;
+  // Off unless a test is about request IDs, so heads compare without a random field.
+  conf::RequestIdMode request_id = conf::RequestIdMode::kOff;
 };
 
 // One finished exchange: its record and the request it answered ("GET /a"; "" when the head
 // never completed).
 struct Finished {
-  core::ExchangeRecord record;
+  core::ExchangeRecord record;  // its views (request_id, client_ip) point into the copies below
   std::string request;
+  std::string request_id;
+  std::string client_ip;
 };
 
 class ProxyHarness final : public core::ExchangeObserver {
@@ -54,7 +59,7 @@ class ProxyHarness final : public core::ExchangeObserver {
   // The index in the upstream (as ExchangeRecord::backend counts) of a connection's backend.
   static int backend_index(const MemoryPeer& connection);
 
-  const std::vector<Finished>& finished() const { return finished_; }
+  const std::deque<Finished>& finished() const { return finished_; }
   // The record of the n-th finished exchange; fails the test when there is none.
   const core::ExchangeRecord& record(size_t n = 0) const;
 
@@ -79,7 +84,7 @@ class ProxyHarness final : public core::ExchangeObserver {
   std::unique_ptr<core::WorkerContext> ctx_;
   MemoryConnector* connector_;  // owned by ctx_
   std::vector<std::shared_ptr<MemoryPeer>> clients_;
-  std::vector<Finished> finished_;
+  std::deque<Finished> finished_;  // a deque: the views in each record stay valid
 };
 
 }  // namespace sluice::test
