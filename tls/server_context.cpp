@@ -78,7 +78,16 @@ std::shared_ptr<const ServerContext> ServerContext::load(const conf::ListenerTls
     Owned<SSL_CTX> probe(SSL_CTX_new(TLS_server_method()));
     if (!probe || SSL_CTX_set_cipher_list(probe.get(), config.ciphers.c_str()) != 1) {
       ERR_clear_error();
-      errors->push_back(where + "/ciphers: no cipher OpenSSL knows in \"" + config.ciphers + "\"");
+      errors->push_back(where + "/ciphers: no usable cipher in \"" + config.ciphers + "\"");
+      return nullptr;
+    }
+  }
+  // Settings of the whole listener are checked once, and reported at their own keys.
+  if (!config.client_ca.empty()) {
+    std::string error;
+    server->client_cas_ = load_bundle(config.client_ca, &error);
+    if (server->client_cas_.empty()) {
+      errors->push_back(where + "/client_ca: " + error);
       return nullptr;
     }
   }
@@ -163,12 +172,10 @@ bool ServerContext::configure(SSL_CTX* ctx, const conf::ListenerTlsConfig& confi
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
   }
-  if (!config.client_ca.empty()) {
-    std::vector<Owned<X509>> cas = load_bundle(config.client_ca, error);
-    if (cas.empty()) return false;
+  if (!client_cas_.empty()) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
-    for (const Owned<X509>& ca : cas) {
+    for (const Owned<X509>& ca : client_cas_) {
       X509_STORE_add_cert(store, ca.get());
       sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca.get())));
     }

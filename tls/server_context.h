@@ -58,6 +58,7 @@ class ServerContext {
   std::unordered_map<std::string, SSL_CTX*> wildcard_;     // "example.com" for "*.example.com"
   std::vector<std::pair<Owned<X509>, std::string>> ocsp_;  // leaf, DER response
   std::string alpn_;                                       // wire format: length-prefixed names
+  std::vector<Owned<X509>> client_cas_;                    // client_ca's certificates, if any
   uint32_t handshake_timeout_ms_ = 10000;
   bool verifies_clients_ = false;
 };

@@ -154,6 +154,11 @@ void TlsStream::pump() {
 void TlsStream::handshake() {
   ERR_clear_error();
   const int r = SSL_do_handshake(ssl_);
+  // The queue is per thread and shared by every connection of this worker: read the reason and
+  // empty it before anything else can return, or the next connection's SSL_get_error misreads.
+  const int error = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+  const std::string reason =
+      error == SSL_ERROR_NONE || error == SSL_ERROR_WANT_READ ? "" : openssl_error_text();
   const int sent = flush_output();
   if (r == 1 && sent == 0) {
     state_ = State::kOpen;
@@ -163,8 +168,7 @@ void TlsStream::handshake() {
     return;
   }
   if (sent != 0) return fail(sent);
-  if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) return;
-  const std::string reason = openssl_error_text();
+  if (error == SSL_ERROR_WANT_READ) return;
   if (server_) {
     core::log(LogLevel::kDebug, "TLS handshake with a client failed: %s", reason.c_str());
   } else {
@@ -206,6 +210,11 @@ void TlsStream::read_plaintext() {
         break;
       }
     }
+    // Taken (and the thread's queue emptied) before the handler runs: it may close this stream.
+    const std::string reason =
+        error == SSL_ERROR_NONE || error == SSL_ERROR_WANT_READ || error == SSL_ERROR_ZERO_RETURN
+            ? ""
+            : openssl_error_text();
     if (used > 0 && handler_) handler_->on_read(block, block->data(), used);
     core::block_unref(block);
     if (error == SSL_ERROR_NONE) continue;  // the block filled up: more may wait
@@ -219,7 +228,7 @@ void TlsStream::read_plaintext() {
       if (handler_) handler_->on_eof();
       return;
     }
-    core::log(LogLevel::kDebug, "TLS read failed: %s", openssl_error_text().c_str());
+    core::log(LogLevel::kDebug, "TLS read failed: %s", reason.c_str());
     return fail(UV_EPROTO);
   }
 }
@@ -228,6 +237,7 @@ void TlsStream::fail(int uv_error) {
   if (state_ == State::kFailed) return;
   const bool connecting = !server_ && state_ == State::kHandshake;
   state_ = State::kFailed;
+  ERR_clear_error();  // whatever this connection left must not reach the next one
   uv_timer_stop(&timer_);
   track_reading();
   if (!handler_ || closing_) return;

@@ -329,6 +329,24 @@ std::string file_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+TEST_CASE("a cipher list with no usable cipher is reported once, at its own JSON path", "[tls]") {
+  TestPki pki;
+  ListenerTlsConfig config = config_of({pki.leaf({"a.example.com"}), pki.leaf({"b.example.com"})});
+  config.ciphers = "NOT-A-CIPHER";
+  const std::vector<std::string> errors = load_errors(config);
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], StartsWith(std::string(kWhere) + "/ciphers: "));
+}
+
+TEST_CASE("a client_ca file that cannot be read is reported once, at its own JSON path", "[tls]") {
+  TestPki pki;
+  ListenerTlsConfig config = config_of({pki.leaf({"a.example.com"}), pki.leaf({"b.example.com"})});
+  config.client_ca = pki.dir() + "/absent-ca.pem";
+  const std::vector<std::string> errors = load_errors(config);
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], StartsWith(std::string(kWhere) + "/client_ca: "));
+}
+
 }  // namespace
 
 TEST_CASE("a certificate's OCSP response is stapled for a client that asks", "[tls][ocsp]") {

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 #include <uv.h>
 
@@ -1014,6 +1015,57 @@ struct Bystander {
     s.peer().send(wire.substr(3));
   }
 };
+
+TEST_CASE("a handshake that fails while its alert cannot be sent does not break other connections",
+          "[tls][stream]") {
+  Bystander other;
+  Accepted broken({.breakable = true});
+  broken.breakable->break_writes = true;
+  broken.peer().send(std::string("\x16\x03\x01\x00\x05hello", 10));
+  REQUIRE(broken.handler.errors.size() == 1);
+  CHECK(ERR_peek_error() == 0);
+  other.receive_split_record();
+  CHECK(other.s.handler.errors.empty());
+  CHECK(other.s.handler.data == "split record");
+}
+
+TEST_CASE("a bad record whose alert cannot be sent does not break other connections",
+          "[tls][stream]") {
+  Bystander other;
+  Accepted broken({.breakable = true});
+  broken.handshake();
+  broken.client->write("tampered");
+  std::string tampered = broken.client->drain();
+  tampered.back() = static_cast<char>(tampered.back() ^ 1);
+  broken.breakable->break_writes = true;
+  broken.peer().send(tampered);
+  REQUIRE(broken.handler.errors.size() == 1);
+  CHECK(ERR_peek_error() == 0);
+  other.receive_split_record();
+  CHECK(other.s.handler.errors.empty());
+  CHECK(other.s.handler.data == "split record");
+}
+
+TEST_CASE(
+    "a handler that closes inside on_read, with a bad record behind its bytes, does not "
+    "break other connections",
+    "[tls][stream]") {
+  Bystander other;
+  Accepted broken;
+  broken.handshake();
+  broken.client->write("good");
+  std::string wire = broken.client->drain();
+  broken.client->write("tampered");
+  std::string tampered = broken.client->drain();
+  tampered.back() = static_cast<char>(tampered.back() ^ 1);
+  broken.handler.after_read = [&] { broken.close_stream(); };
+  broken.peer().send(wire + tampered);
+  REQUIRE(broken.handler.data == "good");
+  CHECK(ERR_peek_error() == 0);
+  other.receive_split_record();
+  CHECK(other.s.handler.errors.empty());
+  CHECK(other.s.handler.data == "split record");
+}
 
 }  // namespace
 
