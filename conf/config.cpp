@@ -53,10 +53,12 @@ constexpr std::array<UintField<Timeouts>, 6> kTimeoutFields = {{
     {"drain_ms", &Timeouts::drain_ms, 1, kMaxMs},
 }};
 
-constexpr std::array<UintField<Limits>, 3> kLimitFields = {{
+constexpr std::array<UintField<Limits>, 5> kLimitFields = {{
     {"request_line_bytes", &Limits::request_line_bytes, 256, 1'048'576},
     {"header_bytes", &Limits::header_bytes, 1024, 1'048'576},
     {"header_count", &Limits::header_count, 8, 10'000},
+    {"max_request_body_bytes", &Limits::max_request_body_bytes, 0, UINT32_MAX},
+    {"max_connections", &Limits::max_connections, 0, 10'000'000},
 }};
 
 // "*" may only stand for the first label ("*.example.com"). A port could never match, since
@@ -263,6 +265,13 @@ ParseResult parse_config(std::string_view json_text, std::string_view base_dir) 
     result.errors.push_back(ConfigError{"", at.line,
                                         "invalid JSON at column " + std::to_string(at.column) +
                                             ": " + parse_error_reason(e.what())});
+    return result;
+  } catch (const Json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold: a number beyond a double's range.
+    std::string_view what = e.what();
+    if (const size_t close = what.find("] "); close != std::string_view::npos)
+      what.remove_prefix(close + 2);
+    result.errors.push_back(ConfigError{"", 0, "invalid JSON: " + std::string(what)});
     return result;
   }
   const LineIndex lines(json_text);

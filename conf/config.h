@@ -118,9 +118,11 @@ struct Timeouts {
 };
 
 struct Limits {
-  uint32_t request_line_bytes = 8192;  // 414 beyond
-  uint32_t header_bytes = 32768;       // 431 beyond
-  uint32_t header_count = 100;         // 431 beyond
+  uint32_t request_line_bytes = 8192;   // 414 beyond
+  uint32_t header_bytes = 32768;        // 431 beyond
+  uint32_t header_count = 100;          // 431 beyond
+  uint32_t max_request_body_bytes = 0;  // 413 beyond (0: no limit)
+  uint32_t max_connections = 0;         // open client connections per listener (0: no limit)
 };
 
 // Where DNS-discovered backends are resolved; empty: the system's resolv.conf.

@@ -37,6 +37,7 @@ unsigned hex_value(unsigned char c) {
 
 void ChunkFraming::begin(uint32_t max_trailer_bytes) {
   remaining_ = 0;
+  data_bytes_ = 0;
   line_bytes_ = 0;
   trailer_bytes_ = 0;
   max_trailer_bytes_ = max_trailer_bytes;
@@ -159,6 +160,7 @@ ChunkFraming::Status ChunkFraming::scan(const char* data, size_t length, size_t*
         const size_t n = remaining_ < size_t(end - p) ? size_t(remaining_) : size_t(end - p);
         p += n;
         remaining_ -= n;
+        data_bytes_ += n;
         if (remaining_ == 0) state_ = State::kDataCr;
         continue;
       }

@@ -30,6 +30,7 @@ class ChunkFraming {
   Status scan(const char* data, size_t length, size_t* used);
   const char* error() const { return error_; }
   bool done() const { return state_ == State::kDone; }
+  uint64_t data_bytes() const { return data_bytes_; }  // chunk data so far, framing excluded
 
  private:
   enum class State : uint8_t {
@@ -57,6 +58,7 @@ class ChunkFraming {
   bool trailer_byte(unsigned char c);
 
   uint64_t remaining_ = 0;  // chunk size being read, then data bytes left
+  uint64_t data_bytes_ = 0;
   uint32_t line_bytes_ = 0;
   uint32_t trailer_bytes_ = 0;
   uint32_t max_trailer_bytes_ = 0;

@@ -176,6 +176,8 @@ const char* status_reason(int status) {
       return "Method Not Allowed";
     case 408:
       return "Request Timeout";
+    case 413:
+      return "Content Too Large";
     case 414:
       return "URI Too Long";
     case 431:

@@ -47,6 +47,8 @@ class HttpParser {
 
   // Parses from `data`; stops at the first event. Call again with the rest after kHead/kEnd.
   ParseStep execute(const char* data, size_t length);
+  // Data bytes of the chunked body being read, chunk framing excluded.
+  uint64_t chunk_data_bytes() const { return chunks_.data_bytes(); }
   // Tells the parser the peer closed; completes a message delimited by close. Returns kEnd or
   // kError (truncated message).
   ParseStep finish();

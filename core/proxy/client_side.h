@@ -53,6 +53,8 @@ class ClientSide {
   }
   virtual std::string_view client_address() const = 0;
   virtual uint16_t client_port() const = 0;
+  // Data bytes of the chunked request body read so far (what a body limit counts).
+  virtual uint64_t request_payload_bytes() const = 0;
   // The index of the listener the client came in on, or kAdminListener.
   virtual int32_t listener() const = 0;
   // TLS facts of the client's connection (version, SNI, verified subject); null over plain TCP.

@@ -37,6 +37,8 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
   if (ctx.clients) ctx.clients->prev = c;
   ctx.clients = c;
   ++ctx.client_count;
+  if (listener >= 0 && static_cast<size_t>(listener) < ctx.open_by_listener.size())
+    ++ctx.open_by_listener[listener];
   stream->set_handler(c);
   stream->read_start();
   c->wait_for(Wait::kHeader, c->timeouts().client_header_ms);
@@ -396,6 +398,8 @@ void Downstream::destroy() {
     ctx_.clients = next;
   if (next) next->prev = prev;
   --ctx_.client_count;
+  if (listener_ >= 0 && static_cast<size_t>(listener_) < ctx_.open_by_listener.size())
+    --ctx_.open_by_listener[listener_];
   deadline_.close([](void* self) { delete static_cast<Downstream*>(self); });
 }
 

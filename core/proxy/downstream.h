@@ -68,6 +68,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   void act_on_ending() override;
   std::string_view client_address() const override { return client_ip_; }
   uint16_t client_port() const override { return client_port_; }
+  uint64_t request_payload_bytes() const override { return parser_.chunk_data_bytes(); }
   int32_t listener() const override { return listener_; }
   const TransportFacts* transport() const override { return stream_->transport(); }
 

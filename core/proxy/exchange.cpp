@@ -69,6 +69,10 @@ void Exchange::start() {
   const conf::Snapshot& snapshot = *generation_->snapshot;
   name_request();
   if (client_.listener() == kAdminListener) return serve_page();
+  // A declared length over the limit is refused before any byte of the body is read.
+  if (generation_->max_body && request_->framing == Framing::kLength &&
+      request_->content_length > generation_->max_body)
+    return reply_locally({413, "the request body is larger than this proxy accepts"});
   // The authority of an absolute-form target, else the Host field (RFC 9112 3.2.2).
   const std::string_view host = request_->host();
   const conf::Route* route = snapshot.match(host, request_->path());
@@ -139,7 +143,21 @@ void Exchange::on_request_body(Block* block, const char* data, size_t length) {
   if (stage_ == Stage::kTunnel) return tunnel_to_backend(block, data, length);
   if (length == 0 || stage_ != Stage::kUpstream) return;
   record_.request_bytes += length;
+  // A chunked body is measured as it streams; what already went to the backend is lost to it.
+  if (generation_->max_body && request_->framing == Framing::kChunked &&
+      client_.request_payload_bytes() > generation_->max_body)
+    return body_too_large();
   send_body(Slice{block, data, length});
+}
+
+void Exchange::body_too_large() {
+  if (response_started_) {
+    client_.abort(Outcome::kBadRequest);
+    return;
+  }
+  client_.close_after();
+  reply_locally(
+      {413, "the request body is larger than this proxy accepts", 0, Outcome::kBadRequest});
 }
 
 void Exchange::on_client_drained() {

@@ -75,6 +75,7 @@ class Exchange final : public UpstreamUser {
   void report_backend(bool ok, const char* cause);
   void name_request();
   void serve_page();
+  void body_too_large();
   void prepare_local_answer();
   void answer_locally(Slice s, int status, Outcome outcome);
   void uncount_active() {

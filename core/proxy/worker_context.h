@@ -31,6 +31,7 @@ struct Generation {
   std::vector<Connector*> connectors;  // per upstream: how connections to its backends are made
   PhaseChains chains;
   ParseLimits limits;
+  uint64_t max_body = 0;  // request body bytes allowed (0: any)
   uint32_t users = 0;
 };
 
@@ -63,6 +64,8 @@ struct WorkerContext {
   std::unique_ptr<Connector> connector;                  // the worker's plain transport
   Downstream* clients = nullptr;                         // intrusive list, for draining
   size_t client_count = 0;
+  std::vector<uint32_t> open_by_listener;  // client connections open, per listener index
+  uint32_t worker_count = 1;               // limits.max_connections is shared out by this
   bool draining = false;
 };
 

@@ -19,7 +19,8 @@ namespace {
 // One accept per readiness, as nginx does by default: the level-triggered poll reports the socket
 // again while connections wait, and no accept4 is spent just to learn the queue is empty.
 constexpr int kAcceptsPerWake = 1;
-constexpr uint64_t kPauseMs = 100;  // wait after EMFILE before trying again
+constexpr uint64_t kPauseMs = 100;     // wait after EMFILE before trying again
+constexpr uint64_t kFullPauseMs = 20;  // wait at max_connections before looking again
 }  // namespace
 
 int open_listening_socket(const conf::SocketAddress& address, std::string* error) {
@@ -54,8 +55,22 @@ void Listener::on_readable(uv_poll_t* poll, int status, int) {
   if (status == 0) static_cast<Listener*>(poll->data)->accept_batch();
 }
 
+// limits.max_connections, shared evenly by the workers: at this worker's share the listener
+// stops polling and looks again after a pause, leaving new connections queued in the kernel.
+bool Listener::at_capacity() {
+  const uint32_t limit = ctx_.current->snapshot->config.limits.max_connections;
+  if (limit == 0 || index_ < 0 || static_cast<size_t>(index_) >= ctx_.open_by_listener.size())
+    return false;
+  const uint32_t share = (limit + ctx_.worker_count - 1) / ctx_.worker_count;
+  if (ctx_.open_by_listener[index_] < share) return false;
+  uv_poll_stop(&poll_);
+  uv_timer_start(&pause_, &Listener::on_resume, kFullPauseMs, 0);
+  return true;
+}
+
 void Listener::accept_batch() {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
+    if (at_capacity()) return;
     sockaddr_storage peer;
     socklen_t peer_length = sizeof peer;
     const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,

@@ -29,6 +29,7 @@ class Listener {
   static void on_resume(uv_timer_t* timer);
   static void on_closed(uv_handle_t* handle);
   void accept_batch();
+  bool at_capacity();
 
   WorkerContext& ctx_;
   Acceptor& acceptor_;

@@ -46,6 +46,9 @@ int load(const std::string& path, sluice::conf::ParseResult* out, sluice::core::
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Signals that arrive while starting (a reload sent as soon as the port answers) wait until
+  // their handlers are in place: run_process unblocks them then. Threads inherit the mask.
+  sluice::core::hold_signals();
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -1,6 +1,8 @@
 // The main thread: workers, signals and reloads.
 #include "core/server/process.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <uv.h>
 
 #include <map>
@@ -122,12 +124,30 @@ bool open_workers(Process& p) {
       }
       fds.push_back(fd);
     }
-    p.workers.push_back(std::make_unique<Worker>(std::move(fds), p.runtime));
+    p.workers.push_back(std::make_unique<Worker>(std::move(fds), p.runtime, count));
   }
   return true;
 }
 
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
+  return set;
+}
+
+// Handlers are in place: a signal held since start is delivered now, a HUP as a reload.
+void release_signals() {
+  const sigset_t set = handled_signals();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 }  // namespace
+
+void hold_signals() {
+  const sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
 
 int run_process(const std::string& config_path, std::shared_ptr<const Runtime> runtime) {
   Process p;
@@ -155,6 +175,7 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
     uv_signal_start(handle, &on_signal, signum);
   }
   for (auto& w : p.workers) w->start();
+  release_signals();
   std::string addresses;
   for (const conf::ListenerConfig& l : p.runtime->snapshot->config.listeners)
     addresses += " " + l.address.text + (l.tls ? " (tls)" : "");

@@ -9,6 +9,10 @@
 
 namespace sluice::core {
 
+// Blocks the signals the process handles (HUP, TERM, INT) until run_process has its handlers
+// in place; call first thing in main, before any thread starts.
+void hold_signals();
+
 // Runs until a terminating signal has drained every worker. Returns the exit status.
 int run_process(const std::string& config_path, std::shared_ptr<const Runtime> runtime);
 

@@ -25,6 +25,7 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
   }
   const conf::Limits& l = snapshot->config.limits;
   g->limits = ParseLimits{l.request_line_bytes, l.header_bytes, l.header_count};
+  g->max_body = l.max_request_body_bytes;
   g->snapshot = std::move(snapshot);
   Generation* old = current;
   current = g.get();
@@ -38,10 +39,13 @@ void WorkerContext::retire(Generation* g) {
   if (it != generations.end()) generations.erase(it);
 }
 
-Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime)
+Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime,
+               uint32_t worker_count)
     : listen_fds_(std::move(listen_fds)) {
   uv_loop_init(&loop_);
   ctx_ = std::make_unique<WorkerContext>(&loop_);
+  ctx_->worker_count = worker_count;
+  ctx_->open_by_listener.assign(listen_fds_.size(), 0);
   // TCP underneath everything; bodies that arrive in bulk move through the larger blocks.
   ctx_->connector = std::make_unique<TcpConnector>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
   acceptor_ = std::make_unique<TcpAcceptor>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);

@@ -24,7 +24,8 @@ class Listener;
 class Worker {
  public:
   // `listen_fds` follow the runtime's listeners, in order.
-  Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime);
+  Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime,
+         uint32_t worker_count);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -324,3 +324,11 @@ TEST_CASE("load_config_file on a directory reports the system error", "[conf]") 
 
 }  // namespace
 }  // namespace sluice::conf
+
+TEST_CASE("a number too large for a double is a config error, not a crash", "[conf]") {
+  const sluice::conf::ParseResult result =
+      sluice::conf::parse_config(R"({"workers": 1111111111E11110})");
+  REQUIRE_FALSE(result.config);
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].message.find("number overflow") != std::string::npos);
+}

@@ -1,7 +1,9 @@
 """Size limits on the request head (defaults: line 8 KiB -> 414, headers 32 KiB or more than
 100 fields -> 431); requests just inside them pass."""
 
-from harness import (Backend, Sluice, assert_rejected_before_backend, assert_status, ok,
+import time
+
+from harness import (Backend, Sluice, assert_rejected_before_backend, assert_status, echo, ok,
                      proxy_config, request_bytes)
 
 
@@ -48,3 +50,61 @@ def test_exactly_100_headers_are_proxied():
     response, seen = proxied("/", headers)
     assert_status(response, 200)
     assert all(seen.header(name) == value for name, value in headers)
+
+
+# --------------------------------------------------------------------------- body and connections
+
+BODY_LIMIT = {"max_request_body_bytes": 1000}
+
+
+def test_declared_body_over_limit_gets_413_before_the_backend_sees_it():
+    raw = request_bytes("POST", "/upload", [("Content-Length", "1001")]) + b"x" * 1001
+    assert_rejected_before_backend(413, raw, limits=BODY_LIMIT)
+
+
+def test_chunked_body_over_limit_gets_413_as_it_streams():
+    chunks = b"".join(b"%x\r\n%s\r\n" % (300, b"y" * 300) for _ in range(5)) + b"0\r\n\r\n"
+    raw = request_bytes("POST", "/upload", [("Transfer-Encoding", "chunked")]) + chunks
+    with Backend(ok(), strict=False) as backend, \
+            Sluice(proxy_config(backend, limits=BODY_LIMIT)) as proxy:
+        with proxy.client() as client:
+            client.send(raw, tolerate_close=True)
+            assert_status(client.read_response_or_close(), 413)
+            assert client.wait_closed(3.0), "connection still open 3 s after the 413"
+    # The backend may have seen the first 1000 bytes, never the whole body.
+    assert all(len(r.body or b"") <= 1000 for r in backend.requests)
+
+
+def test_bodies_within_the_limit_pass_in_both_framings():
+    with Backend(echo()) as backend, Sluice(proxy_config(backend, limits=BODY_LIMIT)) as proxy:
+        with proxy.client() as client:
+            client.request("POST", "/a", body=b"z" * 1000)
+            response = client.read_response()
+        assert_status(response, 200)
+        assert response.body == b"z" * 1000
+        with proxy.client() as client:
+            client.send(request_bytes("POST", "/b", [("Transfer-Encoding", "chunked")]) +
+                        b"3e8\r\n" + b"w" * 1000 + b"\r\n0\r\n\r\n")
+            response = client.read_response()
+        assert_status(response, 200)
+        assert response.body == b"w" * 1000
+
+
+def test_listener_at_max_connections_waits_until_one_closes():
+    """With max_connections 2 (one worker), a third client is accepted by the kernel but not
+    served while two connections are open, and served once one of them closes."""
+    with Backend(ok()) as backend, \
+            Sluice(proxy_config(backend, workers=1, limits={"max_connections": 2})) as proxy:
+        first, second = proxy.client(), proxy.client()
+        for c in (first, second):
+            c.request("GET", "/")
+            assert_status(c.read_response(), 200)
+        third = proxy.client()
+        third.request("GET", "/third")
+        time.sleep(0.5)
+        assert "/third" not in backend.targets(), "the third connection was served at the limit"
+        first.close()
+        third.sock.settimeout(5.0)
+        assert_status(third.read_response(), 200)
+        second.close()
+        third.close()

@@ -2,9 +2,13 @@
 refused with its error logged and the running config keeps serving."""
 
 import json
+import os
 import signal
+import subprocess
+import time
 
-from harness import Backend, Sluice, assert_status, ok, proxy_config, wait_for_log
+from harness import (HOST, Backend, Sluice, assert_status, free_port, ok, proxy_config,
+                     sluice_binary, wait_for_log, workdir, write_file)
 
 
 def rewrite_config(proxy: Sluice, config: dict) -> None:
@@ -56,3 +60,46 @@ def test_reload_keeps_a_backends_health_when_its_address_stays():
             assert len(a.requests) == served_by_a + 6
             # Still ejected after the reload: b was not tried again, so it was not ejected again.
             assert proxy.log_text().count(" ejected for ") == 1, proxy.log_tail()
+
+
+def hup_held(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            blocked = next(line for line in f if line.startswith("SigBlk:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(int(blocked.split()[1], 16) & (1 << (signal.SIGHUP - 1)))
+
+
+def test_sighup_during_start_up_is_applied_once_start_up_is_done():
+    """A reload sent while the process starts (its first act is to hold the signals it handles;
+    loading the config and starting workers follow) neither kills it nor is lost: it runs as
+    soon as start-up is done. No process can guard the instant before its first instruction,
+    so the signal goes once /proc shows SIGHUP held."""
+    # 300 Maglev-hashed upstreams make start-up take long enough to land a signal inside it.
+    upstreams = {f"u{i}": [f"{HOST}:{9000 + i}"] for i in range(300)}
+    config = proxy_config(upstreams=upstreams, routes=[{"upstream": "u0"}],
+                          upstream={"balance": "hash"})
+    config["listeners"] = [{"address": f"{HOST}:{free_port()}"}]
+    path = write_file("hup-at-start.json", json.dumps(config))
+    log_path = os.path.join(workdir(), "hup-at-start.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sluice_binary(), "-c", path], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 5
+        while not hup_held(proc.pid):
+            assert time.monotonic() < deadline and proc.poll() is None, "SIGHUP never held"
+            time.sleep(0.0005)
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        text = ""
+        while time.monotonic() < deadline and "config reloaded" not in text:
+            assert proc.poll() is None, f"sluice died on an early SIGHUP (status {proc.returncode})"
+            time.sleep(0.05)
+            with open(log_path, errors="replace") as f:
+                text = f.read()
+        assert "config reloaded (generation 2)" in text, text
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
