@@ -37,6 +37,7 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
   if (ctx.clients) ctx.clients->prev = c;
   ctx.clients = c;
   ++ctx.client_count;
+  ctx.counters.clients_accepted.add();
   stream->set_handler(c);
   stream->read_start();
   c->wait_for(Wait::kHeader, c->timeouts().client_header_ms);
@@ -396,6 +397,7 @@ void Downstream::destroy() {
     ctx_.clients = next;
   if (next) next->prev = prev;
   --ctx_.client_count;
+  ctx_.counters.clients_closed.add();
   deadline_.close([](void* self) { delete static_cast<Downstream*>(self); });
 }
 
