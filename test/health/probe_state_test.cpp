@@ -35,7 +35,8 @@ conf::Upstream checked_upstream(uint32_t rise = 2, uint32_t fall = 3) {
 // Checks that all started before any ejection of the backend (started_in 0).
 void fail_checks(const Backend& backend, const conf::Upstream& upstream, int count) {
   EjectionPasses counted;
-  for (int i = 0; i < count; ++i) Probe::apply_failure(backend, upstream, "status 500", counted);
+  for (int i = 0; i < count; ++i)
+    Probe::apply_failure(backend, upstream, {balancer::CheckFailure::kStatus, 500}, counted);
 }
 
 void pass_checks(const Backend& backend, const conf::Upstream& upstream, int count,
