@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,33 @@
 namespace sluice::balancer {
 
 class PolicyTable;
+
+// What an active check that failed ran into. `detail` is a libuv error code (kConnect, kWrite,
+// kRead), the HTTP status (kStatus) or the timeout in ms (kTimeout); health/ words it.
+enum class CheckFailure : uint8_t {
+  kNone,
+  kConnect,
+  kWrite,
+  kRead,
+  kClosed,
+  kInvalid,
+  kStatus,
+  kTimeout
+};
+struct FailedCheck {
+  CheckFailure kind = CheckFailure::kNone;
+  int32_t detail = 0;
+  // Both in one word, so that another thread never reads the kind of one and detail of another.
+  uint64_t pack() const { return uint64_t{static_cast<uint8_t>(kind)} << 32 | uint32_t(detail); }
+  static FailedCheck unpack(uint64_t word) {
+    return {static_cast<CheckFailure>(word >> 32), static_cast<int32_t>(word & 0xffffffffu)};
+  }
+};
+
+inline int64_t unix_ms_now() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 // Live state of one backend. Survives a config reload when the upstream name and address stay.
 // health/ writes it (the active checker on the main thread, passive detection on the workers);
@@ -31,6 +59,13 @@ struct BackendState {
   // The active checker's counters; only the checker's thread touches them.
   uint32_t check_passes = 0;
   uint32_t check_failures = 0;
+  // For the admin pages; health/ writes them, anyone reads them (relaxed).
+  std::atomic<uint64_t> last_check_failure{0};  // FailedCheck::pack(); the checker's thread
+  // When the active checks last took it up or down, or an ejection ended (Unix ms; at first,
+  // when this state was made): the checker's thread. The ejecting worker stores ejected_at_ms.
+  std::atomic<int64_t> changed_at_ms{unix_ms_now()};
+  std::atomic<int64_t> ejected_at_ms{0};
+  std::atomic<uint64_t> ejections_total{0};  // passive ejections so far, never reset
 };
 
 // The HealthView seam: what a policy may read of a backend's live state. Read-only, so only

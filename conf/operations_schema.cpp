@@ -1,6 +1,7 @@
 // The operator-facing top-level keys: request IDs, logs and the admin listener.
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "conf/validator.h"
 
@@ -16,6 +17,19 @@ bool one_of(const std::array<std::string_view, N>& names, std::string_view value
 }
 
 }  // namespace
+
+// The admin socket shares no address with a listener: with SO_REUSEPORT both would bind, and
+// the kernel would spread clients over proxy and admin sockets alike.
+void Validator::check_admin_address(const Config& config) {
+  const SocketAddress& admin = config.admin.address;
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const SocketAddress& l = config.listeners[i].address;
+    if (l.length == admin.length && admin.length > 0 &&
+        std::memcmp(&l.storage, &admin.storage, l.length) == 0)
+      fail("/admin/address", "the admin address \"" + admin.text + "\" is also listener " +
+                                 std::to_string(i) + "'s address");
+  }
+}
 
 void Validator::read_operations(const Json& root, Config& config) {
   if (auto it = root.find("request_id"); it != root.end()) {
@@ -50,6 +64,7 @@ void Validator::read_operations(const Json& root, Config& config) {
     } else {
       config.admin.address = *parse_socket_address("127.0.0.1:9901");
     }
+    check_admin_address(config);
   }
 }
 

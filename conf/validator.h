@@ -72,6 +72,7 @@ class Validator {
   void read_alpn(const Json& value, const std::string& path, std::vector<std::string>& out);
   void read_upstream_tls(const Json& value, const std::string& path, UpstreamTlsConfig& tls);
   void read_operations(const Json& root, Config& config);
+  void check_admin_address(const Config& config);
   void read_routes(const Json& value, const std::string& path, Config& config);
   void read_route(const Json& value, const std::string& path, RouteConfig& route);
 

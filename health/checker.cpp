@@ -40,10 +40,12 @@ void Checker::watch(std::shared_ptr<const conf::Snapshot> snapshot,
     if (!upstream.settings.health.enabled) {
       // Without checks nothing else would ever bring a backend up that checks took down.
       for (const balancer::Backend& backend : upstream.pool.backends) {
-        if (!backend.state->up.exchange(true))
+        if (!backend.state->up.exchange(true)) {
+          backend.state->changed_at_ms.store(balancer::unix_ms_now(), std::memory_order_relaxed);
           core::log(core::LogLevel::kInfo,
                     "upstream %s: backend %s up (its health checks were removed)",
                     upstream.pool.name.c_str(), backend.address.c_str());
+        }
         backend.state->check_passes = backend.state->check_failures = 0;
       }
       continue;

@@ -31,6 +31,8 @@ bool record_failure(const balancer::Backend& backend, const conf::PassiveHealthC
   const uint64_t backoff =
       std::min<uint64_t>(uint64_t{config.ejection_ms} << repeat, config.max_ejection_ms);
   s.ejected_until_ms.store(now_ms + backoff);
+  s.ejected_at_ms.store(balancer::unix_ms_now(), std::memory_order_relaxed);
+  s.ejections_total.fetch_add(1, std::memory_order_relaxed);
   s.consecutive_failures.store(0, std::memory_order_relaxed);
   core::log(LogLevel::kWarn,
             "upstream %.*s: backend %s ejected for %llu ms after %u failures in a row (last: %.*s)",
@@ -55,6 +57,7 @@ void end_ejection(const balancer::Backend& backend, const conf::UpstreamConfig& 
   const uint32_t threshold = upstream.passive.failures;
   s.consecutive_failures.store(threshold > 0 ? threshold - 1 : 0, std::memory_order_relaxed);
   s.up_since_ms.store(now_ms, std::memory_order_relaxed);
+  s.changed_at_ms.store(balancer::unix_ms_now(), std::memory_order_relaxed);
   s.ejected_until_ms.store(UINT64_MAX);
   s.ejected.store(false);
   core::log(LogLevel::kInfo, "upstream %s: backend %s back in %.*s", upstream.name.c_str(),

@@ -42,13 +42,13 @@ void Probe::begin_check() {
   parser_.reset();
   started_in_ = ejection_at_start(backend_);
   stream_ = connector_.connect(reinterpret_cast<const sockaddr*>(&backend_.sockaddr), this, &error);
-  if (stream_ == nullptr) return finish(false, std::string("connect: ") + uv_strerror(error));
+  if (stream_ == nullptr) return finish({balancer::CheckFailure::kConnect, error});
   deadline_.set(upstream_.settings.health.timeout_ms);
 }
 
 void Probe::on_connected(int status) {
   Probe* probe = this;
-  if (status < 0) return probe->finish(false, std::string("connect: ") + uv_strerror(status));
+  if (status < 0) return probe->finish({balancer::CheckFailure::kConnect, status});
   const conf::HealthCheckConfig& health = probe->upstream_.settings.health;
   const std::string& host = health.host.empty() ? probe->backend_.address : health.host;
   const std::string request = "GET " + health.path + " HTTP/1.1\r\nHost: " + host +
@@ -58,32 +58,32 @@ void Probe::on_connected(int status) {
   core::Slice slice{block, block->data(), request.size()};
   const int r = probe->stream_->write(&slice, 1);
   core::block_unref(block);
-  if (r != 0) return probe->finish(false, std::string("write: ") + uv_strerror(r));
+  if (r != 0) return probe->finish({balancer::CheckFailure::kWrite, r});
   probe->stream_->read_start();
 }
 
 void Probe::on_read(core::Block*, const char* data, size_t length) {
   const core::ParseStep step = parser_.execute(data, length);
-  if (step.event == core::ParseEvent::kError) return finish(false, "invalid response");
+  if (step.event == core::ParseEvent::kError) return finish({balancer::CheckFailure::kInvalid});
   if (step.event != core::ParseEvent::kHead) return;
   const unsigned status = parser_.head()->status;
   const conf::HealthCheckConfig& health = upstream_.settings.health;
-  if (status >= health.expect_min && status <= health.expect_max) return finish(true, "");
-  finish(false, "status " + std::to_string(status));
+  if (status >= health.expect_min && status <= health.expect_max) return finish({});
+  finish({balancer::CheckFailure::kStatus, static_cast<int32_t>(status)});
 }
 
 void Probe::on_eof() {
-  finish(false, "closed without a response");
+  finish({balancer::CheckFailure::kClosed});
 }
 
 void Probe::on_error(int uv_error) {
-  finish(false, uv_strerror(uv_error));
+  finish({balancer::CheckFailure::kRead, uv_error});
 }
 
 void Probe::on_deadline(void* self) {
   auto* probe = static_cast<Probe*>(self);
-  probe->finish(false, "no response within " +
-                           std::to_string(probe->upstream_.settings.health.timeout_ms) + " ms");
+  probe->finish({balancer::CheckFailure::kTimeout,
+                 static_cast<int32_t>(probe->upstream_.settings.health.timeout_ms)});
 }
 
 void Probe::release_handle() {
@@ -92,13 +92,36 @@ void Probe::release_handle() {
   deadline_.clear();
 }
 
-void Probe::finish(bool passed, const std::string& reason) {
+void Probe::finish(balancer::FailedCheck result) {
   release_handle();
   if (retired_) return;
-  if (passed)
+  if (result.kind == balancer::CheckFailure::kNone)
     apply_pass(backend_, upstream_, uv_now(interval_.loop), started_in_, counted_);
   else
-    apply_failure(backend_, upstream_, reason, counted_);
+    apply_failure(backend_, upstream_, result, counted_);
+}
+
+std::string describe(const balancer::FailedCheck& failure) {
+  using balancer::CheckFailure;
+  switch (failure.kind) {
+    case CheckFailure::kNone:
+      return "";
+    case CheckFailure::kConnect:
+      return std::string("connect: ") + uv_strerror(failure.detail);
+    case CheckFailure::kWrite:
+      return std::string("write: ") + uv_strerror(failure.detail);
+    case CheckFailure::kRead:
+      return uv_strerror(failure.detail);
+    case CheckFailure::kClosed:
+      return "closed without a response";
+    case CheckFailure::kInvalid:
+      return "invalid response";
+    case CheckFailure::kStatus:
+      return "status " + std::to_string(failure.detail);
+    case CheckFailure::kTimeout:
+      return "no response within " + std::to_string(failure.detail) + " ms";
+  }
+  return "?";
 }
 
 uint64_t Probe::ejection_at_start(const balancer::Backend& backend) {
@@ -119,6 +142,7 @@ void Probe::apply_pass(const balancer::Backend& backend, const conf::Upstream& u
   // A backend that was never checked (one DNS just found) needs only this first pass.
   if (!s.up && (never_checked || s.check_passes >= rise)) {
     s.up_since_ms = now_ms;
+    s.changed_at_ms.store(balancer::unix_ms_now(), std::memory_order_relaxed);
     s.up = true;
     core::log(LogLevel::kInfo, "upstream %s: backend %s is up (%u passing checks)", name,
               backend.address.c_str(), s.check_passes);
@@ -143,12 +167,15 @@ void Probe::apply_pass(const balancer::Backend& backend, const conf::Upstream& u
 }
 
 void Probe::apply_failure(const balancer::Backend& backend, const conf::Upstream& upstream,
-                          const std::string& reason, EjectionPasses& counted) {
+                          const balancer::FailedCheck& failure, EjectionPasses& counted) {
   balancer::BackendState& s = *backend.state;
   s.check_passes = 0;
   ++s.check_failures;
   counted.passes = 0;
+  s.last_check_failure.store(failure.pack(), std::memory_order_relaxed);
   if (s.up && s.check_failures >= upstream.settings.health.fall) {
+    const std::string reason = describe(failure);
+    s.changed_at_ms.store(balancer::unix_ms_now(), std::memory_order_relaxed);
     s.up = false;
     core::log(LogLevel::kWarn, "upstream %s: backend %s is down (%u failed checks, last: %s)",
               upstream.pool.name.c_str(), backend.address.c_str(), s.check_failures,

@@ -23,6 +23,10 @@ struct EjectionPasses {
   uint32_t passes = 0;    // passing checks in a row that started during it
 };
 
+// A failed check in words, as the log and the admin pages say it: "connect: connection refused",
+// "status 500", "no response within 1000 ms".
+std::string describe(const balancer::FailedCheck& failure);
+
 class Probe final : public core::StreamHandler {
  public:
   Probe(uv_loop_t* loop, core::Connector& connector, core::BlockPool& blocks, core::HeadPool& heads,
@@ -48,7 +52,7 @@ class Probe final : public core::StreamHandler {
   static void apply_pass(const balancer::Backend& backend, const conf::Upstream& upstream,
                          uint64_t now_ms, uint64_t started_in, EjectionPasses& counted);
   static void apply_failure(const balancer::Backend& backend, const conf::Upstream& upstream,
-                            const std::string& reason, EjectionPasses& counted);
+                            const balancer::FailedCheck& failure, EjectionPasses& counted);
 
  private:
   ~Probe() = default;
@@ -59,7 +63,7 @@ class Probe final : public core::StreamHandler {
   void on_eof() override;
   void on_error(int uv_error) override;
   void begin_check();
-  void finish(bool passed, const std::string& reason);
+  void finish(balancer::FailedCheck result);  // kind kNone: the check passed
   void release_handle();
 
   uv_timer_t interval_;

@@ -8,6 +8,7 @@ packages=(
   libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev catch2 libc-ares-dev
   clang libclang-rt-14-dev
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout curl openssl procps nginx-light
+  prometheus  # promtool, which checks the /metrics page in the integration tests
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nginx-light haproxy wrk nghttp2-client)

@@ -13,7 +13,9 @@ layers=(
   "tls:core/io conf"
   "health:core/io core/http balancer conf"
   "core/proxy:core/io core/http balancer conf health"
-  "core/server:core/io core/http balancer conf tls health core/proxy"
+  "core/metrics:core/io core/http balancer conf core/proxy"
+  "core/admin:core/io core/http balancer conf health core/proxy core/metrics"
+  "core/server:core/io core/http balancer conf tls health core/proxy core/metrics core/admin"
 )
 
 bad=0

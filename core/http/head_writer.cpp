@@ -168,6 +168,8 @@ Slice write_error_response(BlockPool& pool, int status, std::string_view detail,
 
 const char* status_reason(int status) {
   switch (status) {
+    case 200:
+      return "OK";
     case 400:
       return "Bad Request";
     case 404:

@@ -56,6 +56,7 @@ void Exchange::attempt(RetryWhere where) {
       upstream_ = idle;
       idle->attach(this);
       idle->count_exchange();
+      ctx_.counters.upstream_reused.add();
       return send_request_head();
     }
   }
@@ -65,6 +66,7 @@ void Exchange::attempt(RetryWhere where) {
                                reinterpret_cast<const sockaddr*>(&b.sockaddr), this, &error);
   if (!upstream_) return attempt_failed(502, uv_strerror(error), AttemptFailure::kConnect);
   upstream_->count_exchange();
+  ctx_.counters.upstream_opened.add();
   upstream_->deadline().set(timeouts().upstream_connect_ms);
 }
 
@@ -164,6 +166,7 @@ bool Exchange::retry(AttemptFailure failure) {
   if (decision.where == RetryWhere::kNowhere) return false;
   stale_retried_ = stale_retried_ || decision.where == RetryWhere::kSameBackend;
   release_upstream(false);
+  ctx_.counters.retries.add();
   attempt(decision.where);
   return true;
 }

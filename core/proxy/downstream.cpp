@@ -39,6 +39,7 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
   ++ctx.client_count;
   if (listener >= 0 && static_cast<size_t>(listener) < ctx.open_by_listener.size())
     ++ctx.open_by_listener[listener];
+  ctx.counters.clients_accepted.add();
   stream->set_handler(c);
   stream->read_start();
   c->wait_for(Wait::kHeader, c->timeouts().client_header_ms);
@@ -400,6 +401,7 @@ void Downstream::destroy() {
   --ctx_.client_count;
   if (listener_ >= 0 && static_cast<size_t>(listener_) < ctx_.open_by_listener.size())
     --ctx_.open_by_listener[listener_];
+  ctx_.counters.clients_closed.add();
   deadline_.close([](void* self) { delete static_cast<Downstream*>(self); });
 }
 

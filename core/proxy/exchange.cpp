@@ -127,6 +127,7 @@ void Exchange::reply_locally(const LocalReply& reply) {
 
 void Exchange::answer_locally(Slice s, int status, Outcome outcome) {
   record_.status = static_cast<uint16_t>(status);
+  record_.local = true;
   record_.response_bytes += s.length;
   record_.outcome = outcome;
   outcome_set_ = true;

@@ -33,6 +33,7 @@ struct ExchangeRecord {
   int32_t backend = -1;         // the last backend tried
   uint16_t status = 0;          // status sent to the client (0: none)
   uint8_t attempts = 0;         // backends tried, retries included
+  bool local = false;           // the proxy made the response itself (reply_locally, a page)
   Outcome outcome = Outcome::kClientAbort;
   // The client connection's TLS version, SNI and verified certificate subject; null over TCP.
   // Valid while the observer runs.

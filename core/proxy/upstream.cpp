@@ -124,7 +124,7 @@ void UpstreamPool::put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idl
   if (list.head) list.head->idle_prev = conn;
   list.head = conn;
   ++list.count;
-  ++total_;
+  total_.add();
   conn->idle_since_ms_ = now_ms;
   const uint32_t backend_limit = conn->backend_idle_limit_ms_;
   conn->deadline().set(backend_limit > 0 && backend_limit < idle_timeout_ms ? backend_limit
@@ -143,7 +143,7 @@ void UpstreamPool::remove(UpstreamConnection* conn) {
   conn->idle_prev = conn->idle_next = nullptr;
   conn->idle = false;
   --list.count;
-  --total_;
+  total_.sub();
 }
 
 void UpstreamPool::close_all() {

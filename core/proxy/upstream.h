@@ -12,6 +12,7 @@
 #include "core/io/deadline.h"
 #include "core/io/stream.h"
 #include "core/io/transport.h"
+#include "core/proxy/counters.h"
 
 namespace sluice::core {
 
@@ -106,11 +107,11 @@ class UpstreamPool {
   void put(UpstreamConnection* conn, uint32_t max_idle, uint32_t idle_timeout_ms, uint64_t now_ms);
   void remove(UpstreamConnection* conn);
   void close_all();
-  size_t idle_count() const { return total_; }
+  size_t idle_count() const { return total_.get(); }  // any thread
 
  private:
   std::unordered_map<uint64_t, IdleList> idle_;  // by key hash: no string hashing per request
-  size_t total_ = 0;
+  LocalCounter total_;
 };
 
 // How long a backend keeps an idle connection open, from a response's `Keep-Alive: timeout=N`,

@@ -13,6 +13,7 @@
 #include "core/http/http_parser.h"
 #include "core/io/buffer.h"
 #include "core/io/transport.h"
+#include "core/proxy/counters.h"
 #include "core/proxy/phases.h"
 #include "core/proxy/request_id.h"
 #include "core/proxy/upstream.h"
@@ -30,6 +31,7 @@ struct Generation {
   std::vector<bool> counts_active;     // per upstream: its policy reads in-flight counts
   std::vector<Connector*> connectors;  // per upstream: how connections to its backends are made
   PhaseChains chains;
+  std::vector<std::shared_ptr<void>> owned;  // what the chains point at, freed with them
   ParseLimits limits;
   uint64_t max_body = 0;  // request body bytes allowed (0: any)
   uint32_t users = 0;
@@ -59,6 +61,7 @@ struct WorkerContext {
   UpstreamPool upstreams;
   RequestIds request_ids;
   PageSource* pages = nullptr;  // the admin listener's pages, when it is on
+  ProxyCounters counters;       // for the metrics: bumped where the record cannot say it
   Generation* current = nullptr;
   std::vector<std::unique_ptr<Generation>> generations;  // current and retired-but-in-use
   std::unique_ptr<Connector> connector;                  // the worker's plain transport

@@ -11,6 +11,7 @@
 
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
+#include "core/server/admin.h"
 #include "core/server/listener.h"
 #include "core/server/worker.h"
 #include "health/checker.h"
@@ -24,6 +25,7 @@ namespace {
 struct Process {
   std::string config_path;
   std::shared_ptr<const Runtime> runtime;
+  std::unique_ptr<AdminSetup> admin;  // null when off; outlives the workers, which use it
   std::vector<std::unique_ptr<Worker>> workers;
   BlockPool check_blocks{16 * 1024, 16};
   std::unique_ptr<TcpConnector> check_connector;  // the checks' transport
@@ -88,7 +90,7 @@ void reload(Process& p) {
     log(LogLevel::kError,
         "reload of %s failed; keeping the running config:", p.config_path.c_str());
     for (const std::string& e : errors) log(LogLevel::kError, "  %s", e.c_str());
-    return;
+    return admin_reloaded(p.admin.get(), false);
   }
   if (!same_listeners(*parsed.config, p.runtime->snapshot->config))
     log(LogLevel::kWarn, "listener changes take effect after a restart");
@@ -96,6 +98,7 @@ void reload(Process& p) {
     log(LogLevel::kWarn, "a new worker count takes effect after a restart");
   p.dns->configure(*parsed.config);
   publish(p, std::move(*parsed.config), std::move(tls));
+  admin_reloaded(p.admin.get(), true);
   log(LogLevel::kInfo, "config reloaded (generation %llu)",
       static_cast<unsigned long long>(p.runtime->snapshot->generation));
 }
@@ -104,6 +107,7 @@ void on_signal(uv_signal_t* handle, int signum) {
   auto* p = static_cast<Process*>(handle->data);
   if (signum == SIGHUP) return reload(*p);
   log(LogLevel::kInfo, "signal %d: draining", signum);
+  admin_draining(p->admin.get());
   for (auto& w : p->workers) w->drain();
   p->checker->stop();
   p->dns->stop();
@@ -154,6 +158,7 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
   p.config_path = config_path;
   p.runtime = std::move(runtime);
   if (!open_workers(p)) return 1;
+  if (!open_admin(p.runtime->snapshot->config, config_path, p.workers, &p.admin)) return 1;
   uv_loop_t* loop = uv_default_loop();
   p.check_connector = std::make_unique<TcpConnector>(loop, p.check_blocks, nullptr);
   p.checker = std::make_unique<health::Checker>(loop, *p.check_connector);
@@ -175,6 +180,7 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
     uv_signal_start(handle, &on_signal, signum);
   }
   for (auto& w : p.workers) w->start();
+  admin_started(p.admin.get());
   release_signals();
   std::string addresses;
   for (const conf::ListenerConfig& l : p.runtime->snapshot->config.listeners)

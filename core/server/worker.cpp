@@ -3,8 +3,10 @@
 
 #include <algorithm>
 
+#include "core/admin/pages.h"
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
+#include "core/metrics/registry.h"
 #include "core/proxy/downstream.h"
 #include "core/proxy/worker_context.h"
 #include "core/server/listener.h"
@@ -86,6 +88,33 @@ void Worker::adopt(const Runtime& runtime) {
     connectors.push_back(c.get());
   }
   ctx_->adopt(runtime.snapshot, connectors);
+  if (metrics_) count_metrics(*ctx_->current);
+}
+
+void Worker::enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* registry,
+                          metrics::WorkerPart* part) {
+  admin_fd_ = fd;
+  pages_ = std::make_unique<admin::Pages>(*ctx_, *info);
+  ctx_->pages = pages_.get();
+  metrics_ = registry;
+  metrics_part_ = part;
+  registry->attach(*part, ctx_.get());
+  count_metrics(*ctx_->current);  // adopted in the constructor, before any exchange
+}
+
+// The generation's exchanges are counted by an observer that lives as long as it does. With
+// the admin on, every upstream keeps in-flight counts, for /status and /metrics.
+void Worker::count_metrics(Generation& generation) {
+  std::shared_ptr<ExchangeObserver> observer =
+      metrics_->observer(*metrics_part_, *generation.snapshot);
+  generation.chains.observers.push_back(observer.get());
+  generation.owned.push_back(std::move(observer));
+  generation.counts_active.assign(generation.counts_active.size(), true);
+}
+
+void Worker::close_admin() {
+  if (admin_listener_) admin_listener_->close();
+  admin_listener_ = nullptr;
 }
 
 void Worker::start() {
@@ -95,6 +124,7 @@ void Worker::start() {
                              : acceptor_.get();
     listeners_.push_back(new Listener(*ctx_, *acceptor, listen_fds_[i], static_cast<int32_t>(i)));
   }
+  if (admin_fd_ >= 0) admin_listener_ = new Listener(*ctx_, *acceptor_, admin_fd_, kAdminListener);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -160,6 +190,7 @@ void Worker::on_drain_tick(uv_timer_t* timer) {
   }
   ctx.upstreams.close_all();
   if (ctx.client_count > 0) return;
+  w->close_admin();
   uv_close(reinterpret_cast<uv_handle_t*>(&w->drain_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->wake_), nullptr);
 }

@@ -16,9 +16,19 @@
 #include "core/server/runtime.h"
 #include "tls/tls_transport.h"
 
+namespace sluice::admin {
+struct ProcessInfo;
+class Pages;
+}  // namespace sluice::admin
+namespace sluice::metrics {
+class Registry;
+struct WorkerPart;
+}  // namespace sluice::metrics
+
 namespace sluice::core {
 
 struct WorkerContext;
+struct Generation;
 class Listener;
 
 class Worker {
@@ -30,6 +40,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Serves the admin pages on `fd` and counts metrics into `part` (before start()).
+  void enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* registry,
+                    metrics::WorkerPart* part);
   void start();
   void publish(std::shared_ptr<const Runtime> runtime);  // any thread
   void drain();                                          // any thread
@@ -41,6 +54,8 @@ class Worker {
   static void on_drain_tick(uv_timer_t* timer);
   void begin_drain();
   void adopt(const Runtime& runtime);
+  void count_metrics(Generation& generation);
+  void close_admin();
 
   std::vector<int> listen_fds_;
   std::thread thread_;
@@ -55,6 +70,12 @@ class Worker {
   // an unchanged context keeps its pool across reloads.
   std::map<const tls::ClientContext*, std::unique_ptr<tls::TlsConnector>> tls_connectors_;
   std::vector<Listener*> listeners_;
+  // The admin listener stays open while the worker drains (readiness says 503 then).
+  int admin_fd_ = -1;
+  Listener* admin_listener_ = nullptr;
+  std::unique_ptr<admin::Pages> pages_;
+  metrics::Registry* metrics_ = nullptr;
+  metrics::WorkerPart* metrics_part_ = nullptr;
   uint64_t drain_deadline_ = 0;
   bool draining_ = false;
 

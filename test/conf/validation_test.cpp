@@ -287,5 +287,24 @@ TEST_CASE("a backend address with a host name is rejected", "[conf][validation]"
                 {"expected a numeric address", "got \"app.internal:80\""});
 }
 
+// --- admin ---
+
+TEST_CASE("the admin listener is off unless configured, on 127.0.0.1:9901 by default",
+          "[conf][validation]") {
+  const ParseResult off = parse_config(config_text());
+  REQUIRE(off.config);
+  CHECK_FALSE(off.config->admin.enabled);
+  const ParseResult on = parse_config(config_text({.top = "\"admin\": {}"}));
+  REQUIRE(on.config);
+  CHECK(on.config->admin.enabled);
+  CHECK(on.config->admin.address.text == "127.0.0.1:9901");
+}
+
+TEST_CASE("an admin address that is also a listener's is rejected", "[conf][validation]") {
+  require_error(config_text({.top = "\"admin\": { \"address\": \"127.0.0.1:8080\" }"}),
+                "/admin/address", kTopLine,
+                {"the admin address \"127.0.0.1:8080\" is also listener 0's address"});
+}
+
 }  // namespace
 }  // namespace sluice::conf

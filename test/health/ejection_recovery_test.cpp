@@ -56,7 +56,8 @@ struct Checks {
     for (int i = 0; i < count; ++i) pass(start(), now_ms + uint64_t(i) * 1000);
   }
   void fail(int count) {
-    for (int i = 0; i < count; ++i) Probe::apply_failure(backend, upstream, "status 500", counted);
+    for (int i = 0; i < count; ++i)
+      Probe::apply_failure(backend, upstream, {balancer::CheckFailure::kStatus, 500}, counted);
   }
 };
 

@@ -254,5 +254,19 @@ TEST_CASE("failures reported from four threads at once eject a backend exactly o
   CHECK_FALSE(backend.up());
 }
 
+TEST_CASE("an ejection is counted and stamped with its time", "[health][passive]") {
+  quiet();
+  Backend backend;
+  const auto config = passive(1, 10000);
+  const int64_t before = balancer::unix_ms_now();
+  CHECK(fail(backend, config, 1, 1000) == 1);
+  CHECK(backend.state->ejections_total == 1);
+  CHECK(backend.state->ejected_at_ms >= before);
+  end_ejection(backend, upstream_with(config), 20000, "in a test");
+  CHECK(backend.state->changed_at_ms >= before);
+  CHECK(fail(backend, config, 1, 30000) == 1);
+  CHECK(backend.state->ejections_total == 2);  // never reset, unlike the backoff's count
+}
+
 }  // namespace
 }  // namespace sluice::health

@@ -35,7 +35,8 @@ conf::Upstream checked_upstream(uint32_t rise = 2, uint32_t fall = 3) {
 // Checks that all started before any ejection of the backend (started_in 0).
 void fail_checks(const Backend& backend, const conf::Upstream& upstream, int count) {
   EjectionPasses counted;
-  for (int i = 0; i < count; ++i) Probe::apply_failure(backend, upstream, "status 500", counted);
+  for (int i = 0; i < count; ++i)
+    Probe::apply_failure(backend, upstream, {balancer::CheckFailure::kStatus, 500}, counted);
 }
 
 void pass_checks(const Backend& backend, const conf::Upstream& upstream, int count,
@@ -196,6 +197,39 @@ TEST_CASE("a failed check leaves an ejected backend ejected however long ago it 
   fail_checks(backend, upstream, 1);
   CHECK(backend.state->ejected);
   CHECK_FALSE(backend.up());
+}
+
+TEST_CASE("a backend remembers its last failed check and when checks took it down or up",
+          "[health][probe]") {
+  quiet();
+  const conf::Upstream upstream = checked_upstream(1, 2);
+  Backend backend;
+  backend.state->changed_at_ms = 5;
+  EjectionPasses counted;
+  Probe::apply_failure(backend, upstream, {balancer::CheckFailure::kTimeout, 1000}, counted);
+  CHECK(backend.state->changed_at_ms == 5);  // still up: no change of state
+  const int64_t before = balancer::unix_ms_now();
+  Probe::apply_failure(backend, upstream, {balancer::CheckFailure::kConnect, UV_ECONNREFUSED},
+                       counted);
+  CHECK_FALSE(backend.up());
+  CHECK(backend.state->changed_at_ms >= before);
+  const auto last = balancer::FailedCheck::unpack(backend.state->last_check_failure);
+  CHECK(describe(last) == "connect: connection refused");
+  backend.state->changed_at_ms = 5;
+  pass_checks(backend, upstream, 1);
+  CHECK(backend.up());
+  CHECK(backend.state->changed_at_ms >= before);
+}
+
+TEST_CASE("failed checks are worded as the log says them", "[health][probe]") {
+  using balancer::CheckFailure;
+  CHECK(describe({CheckFailure::kStatus, 503}) == "status 503");
+  CHECK(describe({CheckFailure::kTimeout, 1000}) == "no response within 1000 ms");
+  CHECK(describe({CheckFailure::kClosed, 0}) == "closed without a response");
+  CHECK(describe({CheckFailure::kInvalid, 0}) == "invalid response");
+  CHECK(describe({CheckFailure::kWrite, UV_EPIPE}) == "write: broken pipe");
+  CHECK(balancer::FailedCheck::unpack(balancer::FailedCheck{CheckFailure::kRead, -104}.pack())
+            .detail == -104);
 }
 
 }  // namespace

@@ -1,0 +1,73 @@
+// Wiring the admin listener: sockets, the pages' process facts, the metrics registry.
+#include "core/server/admin.h"
+
+#include <filesystem>
+
+#include "core/io/log.h"
+#include "core/server/listener.h"
+#include "core/server/worker.h"
+#include "version.h"
+
+namespace sluice::core {
+namespace {
+
+// HOOK(access log): lines the access log dropped. Until core/accesslog provides
+// `uint64_t access_lines_dropped()`, nothing is dropped; then this body becomes that call.
+uint64_t access_lines_dropped() {
+  return 0;
+}
+
+}  // namespace
+
+bool open_admin(const conf::Config& config, const std::string& config_path,
+                std::vector<std::unique_ptr<Worker>>& workers, std::unique_ptr<AdminSetup>* out) {
+  out->reset();
+  if (!config.admin.enabled) return true;
+  auto admin = std::make_unique<AdminSetup>(workers.size());
+  admin::ProcessInfo& info = admin->info;
+  info.version = SLUICE_VERSION;
+  std::error_code bad_path;
+  const std::filesystem::path absolute = std::filesystem::absolute(config_path, bad_path);
+  info.config_path = bad_path ? config_path : absolute.lexically_normal().string();
+  info.admin_address = config.admin.address.text;
+  info.started_ms = balancer::unix_ms_now();
+  info.config_loaded_ms = info.started_ms;
+  info.workers = static_cast<uint32_t>(workers.size());
+  for (const conf::ListenerConfig& l : config.listeners)
+    info.listeners.push_back({l.address.text, l.tls.has_value()});
+  info.registry = &admin->registry;
+  info.access_lines_dropped = &access_lines_dropped;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    std::string error;
+    const int fd = open_listening_socket(config.admin.address, &error);
+    if (fd < 0) {
+      log(LogLevel::kError, "cannot open the admin listener on %s", error.c_str());
+      return false;
+    }
+    workers[i]->enable_admin(fd, &info, &admin->registry, &admin->registry.worker(i));
+  }
+  *out = std::move(admin);
+  return true;
+}
+
+void admin_started(AdminSetup* admin) {
+  if (!admin) return;
+  admin->info.listening = true;
+  log(LogLevel::kInfo, "admin listener on %s", admin->info.admin_address.c_str());
+}
+
+void admin_reloaded(AdminSetup* admin, bool ok) {
+  if (!admin) return;
+  if (!ok) {
+    admin->info.reloads_failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  admin->info.reloads_ok.fetch_add(1, std::memory_order_relaxed);
+  admin->info.config_loaded_ms = balancer::unix_ms_now();
+}
+
+void admin_draining(AdminSetup* admin) {
+  if (admin) admin->info.draining = true;
+}
+
+}  // namespace sluice::core
