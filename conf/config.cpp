@@ -86,8 +86,8 @@ void Validator::check_keys(const Json& object, const std::string& path,
   for (const auto& [key, value] : object.items()) {
     if (is_comment_key(key)) continue;
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    fail(path + "/" + pointer_token(key),
-         "unknown key \"" + key + "\"; expected one of: " + join(known));
+    fail_at_key(path + "/" + pointer_token(key),
+                "unknown key \"" + key + "\"; expected one of: " + join(known));
   }
 }
 
@@ -241,7 +241,11 @@ std::string parse_error_reason(const char* what) {
 
 std::string ConfigError::to_string() const {
   std::string out;
-  if (line > 0) out += "line " + std::to_string(line) + ": ";
+  if (line > 0) {
+    out += "line " + std::to_string(line);
+    if (column > 0) out += ", column " + std::to_string(column);
+    out += ": ";
+  }
   if (!path.empty()) out += path + ": ";
   out += message;
   return out;
@@ -251,9 +255,9 @@ ParseResult parse_config(std::string_view json_text, std::string_view base_dir) 
   ParseResult result;
   if (const size_t at = find_excess_nesting(json_text, kMaxDepth); at != std::string_view::npos) {
     const TextPosition where = position_of(json_text, at);
-    result.errors.push_back(ConfigError{"", where.line,
-                                        "nested deeper than " + std::to_string(kMaxDepth) +
-                                            " levels at column " + std::to_string(where.column)});
+    result.errors.push_back(
+        ConfigError{"", where.line, where.column,
+                    "nested deeper than " + std::to_string(kMaxDepth) + " levels"});
     return result;
   }
   Json root;
@@ -262,27 +266,29 @@ ParseResult parse_config(std::string_view json_text, std::string_view base_dir) 
   } catch (const Json::parse_error& e) {
     // e.byte counts the characters read, so the offending one is at byte - 1.
     const TextPosition at = position_of(json_text, e.byte == 0 ? 0 : e.byte - 1);
-    result.errors.push_back(ConfigError{"", at.line,
-                                        "invalid JSON at column " + std::to_string(at.column) +
-                                            ": " + parse_error_reason(e.what())});
+    result.errors.push_back(
+        ConfigError{"", at.line, at.column, "invalid JSON: " + parse_error_reason(e.what())});
     return result;
   } catch (const Json::exception& e) {
     // Not a syntax error but a value nlohmann cannot hold: a number beyond a double's range.
     std::string_view what = e.what();
     if (const size_t close = what.find("] "); close != std::string_view::npos)
       what.remove_prefix(close + 2);
-    result.errors.push_back(ConfigError{"", 0, "invalid JSON: " + std::string(what)});
+    result.errors.push_back(ConfigError{"", 0, 0, "invalid JSON: " + std::string(what)});
     return result;
   }
   const LineIndex lines(json_text);
   for (const DuplicateKey& dup : lines.duplicates()) {
     result.errors.push_back(
-        ConfigError{dup.pointer, dup.line,
+        ConfigError{dup.pointer, dup.line, dup.column,
                     "duplicate key (also on line " + std::to_string(dup.first_line) + ")"});
   }
   Config config = Validator(lines, result.errors, base_dir).read(root);
+  // In the order the file reads: by line, then by column.
   std::stable_sort(result.errors.begin(), result.errors.end(),
-                   [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return a.line != b.line ? a.line < b.line : a.column < b.column;
+                   });
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }
@@ -306,7 +312,7 @@ ParseResult load_config_file(const std::string& file_path) {
   if (fd >= 0) ::close(fd);
   if (error != 0) {
     result.errors.push_back(ConfigError{
-        "", 0, "cannot read config file \"" + file_path + "\": " + std::strerror(error)});
+        "", 0, 0, "cannot read config file \"" + file_path + "\": " + std::strerror(error)});
     return result;
   }
   const size_t slash = file_path.rfind('/');

@@ -37,8 +37,15 @@ class Validator {
   Config read(const Json& root);
 
  public:
+  // An error about the value at `path` (or, when it is absent, about the object lacking it).
   void fail(const std::string& path, std::string message) {
-    errors_.push_back(ConfigError{path, lines_.line_of(path), std::move(message)});
+    const TextPosition at = lines_.value_position(path);
+    errors_.push_back(ConfigError{path, at.line, at.column, std::move(message)});
+  }
+  // An error about the key of the member at `path`, such as an unknown key.
+  void fail_at_key(const std::string& path, std::string message) {
+    const TextPosition at = lines_.key_position(path);
+    errors_.push_back(ConfigError{path, at.line, at.column, std::move(message)});
   }
   void expected(const std::string& path, std::string_view what, const Json& got) {
     fail(path, "expected " + std::string(what) + ", got " + describe(got));
