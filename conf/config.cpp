@@ -14,6 +14,7 @@
 
 #include "balancer/policy.h"
 #include "conf/json_lines.h"
+#include "conf/near_miss.h"
 #include "conf/socket_address.h"
 #include "conf/validator.h"
 
@@ -40,6 +41,11 @@ std::string join(const std::vector<std::string_view>& names) {
     out += name;
   }
   return out;
+}
+
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& known) {
+  const std::optional<std::string_view> near = near_miss(word, known);
+  return near ? " (did you mean \"" + std::string(*near) + "\"?)" : std::string();
 }
 
 namespace {
@@ -86,8 +92,9 @@ void Validator::check_keys(const Json& object, const std::string& path,
   for (const auto& [key, value] : object.items()) {
     if (is_comment_key(key)) continue;
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    fail_at_key(path + "/" + pointer_token(key),
-                "unknown key \"" + key + "\"; expected one of: " + join(known));
+    fail_at_key(path + "/" + pointer_token(key), "unknown key \"" + key + "\"" +
+                                                     did_you_mean(key, known) +
+                                                     "; expected one of: " + join(known));
   }
 }
 
@@ -222,6 +229,7 @@ void Validator::read_route(const Json& value, const std::string& path, RouteConf
     std::vector<std::string_view> names(upstream_names_.begin(), upstream_names_.end());
     expected(path + "/upstream", "the name of an upstream (one of: " + join(names) + ")",
              *upstream);
+    errors_.back().message += did_you_mean(route.upstream, names);
   }
 }
 

@@ -28,6 +28,9 @@ struct UintField {
 
 std::string describe(const Json& value);
 std::string join(const std::vector<std::string_view>& names);
+// " (did you mean "address"?)" when `word` is a near miss of one of `known` (see near_miss.h),
+// else empty: appended to an error about an unknown key or value.
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& known);
 
 class Validator {
  public:
