@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
@@ -66,6 +67,33 @@ constexpr std::array<UintField<Limits>, 5> kLimitFields = {{
     {"max_request_body_bytes", &Limits::max_request_body_bytes, 0, UINT32_MAX},
     {"max_connections", &Limits::max_connections, 0, 10'000'000},
 }};
+
+// For an address whose host is a name ("app.internal:8080", or "app.internal" without a port),
+// what to write instead, starting with "; "; else empty. Names are never resolved here, so a
+// listener needs an IP, and a backend named by DNS is a "dns" backend (read_dns_backend).
+std::string host_name_hint(std::string_view text, AddressOf owner) {
+  if (text.starts_with('[')) return {};
+  const size_t colon = text.rfind(':');
+  const std::string_view name = text.substr(0, colon);
+  std::string port = "PORT";
+  if (colon != std::string_view::npos) {
+    port = text.substr(colon + 1);
+    if (!parse_socket_address("0.0.0.0:" + port)) return {};  // the port is wrong too
+  }
+  const auto name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  };
+  const bool is_name = !name.empty() && std::all_of(name.begin(), name.end(), name_char) &&
+                       std::any_of(name.begin(), name.end(), [](char c) {
+                         return std::isalpha(static_cast<unsigned char>(c));
+                       });
+  if (!is_name) return {};
+  if (owner == AddressOf::kListener)
+    return "; a listener needs a numeric IP address: \"0.0.0.0:" + port +
+           "\" for every interface, \"127.0.0.1:" + port + "\" for this host only";
+  return "; a backend named by DNS is written {\"dns\": " +
+         Json(std::string(name) + ":" + port).dump() + "}";
+}
 
 // "*" may only stand for the first label ("*.example.com"). A port could never match, since
 // the request's port is stripped before comparing.
@@ -129,7 +157,8 @@ bool Validator::read_string(const Json& value, const std::string& path, std::str
   return true;
 }
 
-bool Validator::read_address(const Json& object, const std::string& path, SocketAddress& out) {
+bool Validator::read_address(const Json& object, const std::string& path, SocketAddress& out,
+                             AddressOf owner) {
   const Json* value = require(object, path, "address");
   if (value == nullptr) return false;
   const std::string at = path + "/address";
@@ -140,7 +169,7 @@ bool Validator::read_address(const Json& object, const std::string& path, Socket
   if (!parsed) {
     expected(at, "a numeric address \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
              *value);
-    errors_.back().message += " (" + problem + ")";
+    errors_.back().message += " (" + problem + host_name_hint(text, owner) + ")";
     return false;
   }
   out = std::move(*parsed);
@@ -183,7 +212,7 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
     ListenerConfig listener;
     if (auto it = value[i].find("tls"); it != value[i].end())
       read_listener_tls(*it, at + "/tls", listener.tls.emplace());
-    if (!read_address(value[i], at, listener.address)) continue;
+    if (!read_address(value[i], at, listener.address, AddressOf::kListener)) continue;
     // Compare the resolved bytes, so "0.0.0.0:80" and "0.0.0.0:080" count as one address.
     for (size_t j = 0; j < config.listeners.size(); ++j) {
       const SocketAddress& other = config.listeners[j].address;

@@ -142,7 +142,7 @@ void Validator::read_backend(const Json& value, const std::string& path, Backend
   if (!expect_object(value, path)) return;
   if (value.contains("dns")) return read_dns_backend(value, path, backend);
   check_keys(value, path, {"address", "dns", "weight", "backup"});
-  read_address(value, path, backend.address);
+  read_address(value, path, backend.address, AddressOf::kBackend);
   read_uint(value, path, "weight", 1, 256, backend.weight);
   read_bool(value, path, "backup", backend.backup);
 }

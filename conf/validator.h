@@ -18,6 +18,10 @@ using Json = nlohmann::ordered_json;
 
 constexpr uint32_t kMaxMs = 86'400'000;  // one day: anything longer is surely a typo
 
+// What an address belongs to: the hint for a host name given where an IP is needed differs.
+// kListener is for any address Sluice listens on (a listener's, the admin page's).
+enum class AddressOf { kListener, kBackend };
+
 template <typename T>
 struct UintField {
   std::string_view key;
@@ -63,7 +67,8 @@ class Validator {
   void read_fields(const Json& object, const std::string& path, T& out,
                    const std::array<UintField<T>, N>& fields);
   bool read_string(const Json& value, const std::string& path, std::string& out);
-  bool read_address(const Json& object, const std::string& path, SocketAddress& out);
+  bool read_address(const Json& object, const std::string& path, SocketAddress& out,
+                    AddressOf owner = AddressOf::kListener);
 
   void read_listeners(const Json& value, const std::string& path, Config& config);
   void read_upstreams(const Json& value, const std::string& path, Config& config);
