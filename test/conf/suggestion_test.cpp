@@ -127,6 +127,17 @@ TEST_CASE("a min_version equally near both versions gets no suggestion", "[conf]
       !Catch::Contains("did you mean"));
 }
 
+TEST_CASE("a misspelt request_id mode is answered with the mode it nearly matches",
+          "[conf][suggest]") {
+  require_error(config_text({.top = "\"request_id\": \"generat\""}), "/request_id", kTopLine,
+                {"got \"generat\" (did you mean \"generate\"?)"});
+}
+
+TEST_CASE("a misspelt log level is answered with the level it nearly matches", "[conf][suggest]") {
+  require_error(config_text({.top = "\"log\": { \"level\": \"eror\" }"}), "/log/level", kTopLine,
+                {"got \"eror\" (did you mean \"error\"?)"});
+}
+
 TEST_CASE("an alpn name in the wrong case is answered with http/1.1", "[conf][suggest]") {
   require_error(with_listener_tls("\"alpn\": [\"HTTP/1.1\"]"), "/listeners/0/tls/alpn/0", kTlsLine,
                 {"got \"HTTP/1.1\" (did you mean \"http/1.1\"?)"});
