@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
@@ -14,6 +15,7 @@
 
 #include "balancer/policy.h"
 #include "conf/json_lines.h"
+#include "conf/near_miss.h"
 #include "conf/socket_address.h"
 #include "conf/validator.h"
 
@@ -42,6 +44,11 @@ std::string join(const std::vector<std::string_view>& names) {
   return out;
 }
 
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& known) {
+  const std::optional<std::string_view> near = near_miss(word, known);
+  return near ? " (did you mean \"" + std::string(*near) + "\"?)" : std::string();
+}
+
 namespace {
 
 constexpr std::array<UintField<Timeouts>, 6> kTimeoutFields = {{
@@ -60,6 +67,33 @@ constexpr std::array<UintField<Limits>, 5> kLimitFields = {{
     {"max_request_body_bytes", &Limits::max_request_body_bytes, 0, UINT32_MAX},
     {"max_connections", &Limits::max_connections, 0, 10'000'000},
 }};
+
+// For an address whose host is a name ("app.internal:8080", or "app.internal" without a port),
+// what to write instead, starting with "; "; else empty. Names are never resolved here, so a
+// listener needs an IP, and a backend named by DNS is a "dns" backend (read_dns_backend).
+std::string host_name_hint(std::string_view text, AddressOf owner) {
+  if (text.starts_with('[')) return {};
+  const size_t colon = text.rfind(':');
+  const std::string_view name = text.substr(0, colon);
+  std::string port = "PORT";
+  if (colon != std::string_view::npos) {
+    port = text.substr(colon + 1);
+    if (!parse_socket_address("0.0.0.0:" + port)) return {};  // the port is wrong too
+  }
+  const auto name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  };
+  const bool is_name = !name.empty() && std::all_of(name.begin(), name.end(), name_char) &&
+                       std::any_of(name.begin(), name.end(), [](char c) {
+                         return std::isalpha(static_cast<unsigned char>(c));
+                       });
+  if (!is_name) return {};
+  if (owner == AddressOf::kListener)
+    return "; a listener needs a numeric IP address: \"0.0.0.0:" + port +
+           "\" for every interface, \"127.0.0.1:" + port + "\" for this host only";
+  return "; a backend named by DNS is written {\"dns\": " +
+         Json(std::string(name) + ":" + port).dump() + "}";
+}
 
 // "*" may only stand for the first label ("*.example.com"). A port could never match, since
 // the request's port is stripped before comparing.
@@ -86,8 +120,9 @@ void Validator::check_keys(const Json& object, const std::string& path,
   for (const auto& [key, value] : object.items()) {
     if (is_comment_key(key)) continue;
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    fail(path + "/" + pointer_token(key),
-         "unknown key \"" + key + "\"; expected one of: " + join(known));
+    fail_at_key(path + "/" + pointer_token(key), "unknown key \"" + key + "\"" +
+                                                     did_you_mean(key, known) +
+                                                     "; expected one of: " + join(known));
   }
 }
 
@@ -122,7 +157,8 @@ bool Validator::read_string(const Json& value, const std::string& path, std::str
   return true;
 }
 
-bool Validator::read_address(const Json& object, const std::string& path, SocketAddress& out) {
+bool Validator::read_address(const Json& object, const std::string& path, SocketAddress& out,
+                             AddressOf owner) {
   const Json* value = require(object, path, "address");
   if (value == nullptr) return false;
   const std::string at = path + "/address";
@@ -133,7 +169,7 @@ bool Validator::read_address(const Json& object, const std::string& path, Socket
   if (!parsed) {
     expected(at, "a numeric address \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
              *value);
-    errors_.back().message += " (" + problem + ")";
+    errors_.back().message += " (" + problem + host_name_hint(text, owner) + ")";
     return false;
   }
   out = std::move(*parsed);
@@ -176,7 +212,7 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
     ListenerConfig listener;
     if (auto it = value[i].find("tls"); it != value[i].end())
       read_listener_tls(*it, at + "/tls", listener.tls.emplace());
-    if (!read_address(value[i], at, listener.address)) continue;
+    if (!read_address(value[i], at, listener.address, AddressOf::kListener)) continue;
     // Compare the resolved bytes, so "0.0.0.0:80" and "0.0.0.0:080" count as one address.
     for (size_t j = 0; j < config.listeners.size(); ++j) {
       const SocketAddress& other = config.listeners[j].address;
@@ -222,6 +258,7 @@ void Validator::read_route(const Json& value, const std::string& path, RouteConf
     std::vector<std::string_view> names(upstream_names_.begin(), upstream_names_.end());
     expected(path + "/upstream", "the name of an upstream (one of: " + join(names) + ")",
              *upstream);
+    errors_.back().message += did_you_mean(route.upstream, names);
   }
 }
 
@@ -241,7 +278,11 @@ std::string parse_error_reason(const char* what) {
 
 std::string ConfigError::to_string() const {
   std::string out;
-  if (line > 0) out += "line " + std::to_string(line) + ": ";
+  if (line > 0) {
+    out += "line " + std::to_string(line);
+    if (column > 0) out += ", column " + std::to_string(column);
+    out += ": ";
+  }
   if (!path.empty()) out += path + ": ";
   out += message;
   return out;
@@ -251,9 +292,9 @@ ParseResult parse_config(std::string_view json_text, std::string_view base_dir) 
   ParseResult result;
   if (const size_t at = find_excess_nesting(json_text, kMaxDepth); at != std::string_view::npos) {
     const TextPosition where = position_of(json_text, at);
-    result.errors.push_back(ConfigError{"", where.line,
-                                        "nested deeper than " + std::to_string(kMaxDepth) +
-                                            " levels at column " + std::to_string(where.column)});
+    result.errors.push_back(
+        ConfigError{"", where.line, where.column,
+                    "nested deeper than " + std::to_string(kMaxDepth) + " levels"});
     return result;
   }
   Json root;
@@ -262,27 +303,29 @@ ParseResult parse_config(std::string_view json_text, std::string_view base_dir) 
   } catch (const Json::parse_error& e) {
     // e.byte counts the characters read, so the offending one is at byte - 1.
     const TextPosition at = position_of(json_text, e.byte == 0 ? 0 : e.byte - 1);
-    result.errors.push_back(ConfigError{"", at.line,
-                                        "invalid JSON at column " + std::to_string(at.column) +
-                                            ": " + parse_error_reason(e.what())});
+    result.errors.push_back(
+        ConfigError{"", at.line, at.column, "invalid JSON: " + parse_error_reason(e.what())});
     return result;
   } catch (const Json::exception& e) {
     // Not a syntax error but a value nlohmann cannot hold: a number beyond a double's range.
     std::string_view what = e.what();
     if (const size_t close = what.find("] "); close != std::string_view::npos)
       what.remove_prefix(close + 2);
-    result.errors.push_back(ConfigError{"", 0, "invalid JSON: " + std::string(what)});
+    result.errors.push_back(ConfigError{"", 0, 0, "invalid JSON: " + std::string(what)});
     return result;
   }
   const LineIndex lines(json_text);
   for (const DuplicateKey& dup : lines.duplicates()) {
     result.errors.push_back(
-        ConfigError{dup.pointer, dup.line,
+        ConfigError{dup.pointer, dup.line, dup.column,
                     "duplicate key (also on line " + std::to_string(dup.first_line) + ")"});
   }
   Config config = Validator(lines, result.errors, base_dir).read(root);
+  // In the order the file reads: by line, then by column.
   std::stable_sort(result.errors.begin(), result.errors.end(),
-                   [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return a.line != b.line ? a.line < b.line : a.column < b.column;
+                   });
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }
@@ -306,7 +349,7 @@ ParseResult load_config_file(const std::string& file_path) {
   if (fd >= 0) ::close(fd);
   if (error != 0) {
     result.errors.push_back(ConfigError{
-        "", 0, "cannot read config file \"" + file_path + "\": " + std::strerror(error)});
+        "", 0, 0, "cannot read config file \"" + file_path + "\": " + std::strerror(error)});
     return result;
   }
   const size_t slash = file_path.rfind('/');

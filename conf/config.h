@@ -160,12 +160,16 @@ struct Config {
   AdminConfig admin;
 };
 
-// One problem found in a config file: where (JSON path and line) and what was expected.
+// One problem found in a config file: where (JSON path, line and column) and what was expected.
+// The line and column are where the value the error is about starts, or its key for an unknown
+// or repeated key; for a missing key, where the object that lacks it starts.
 struct ConfigError {
   std::string path;  // JSON pointer, e.g. "/upstreams/app/backends/1/address"
   int line = 0;      // 1-based; 0 when unknown
+  int column = 0;    // 1-based, in characters; 0 when unknown
   std::string message;
-  std::string to_string() const;  // "line 7: /upstreams/app/backends/1/address: expected ..."
+  // "line 7, column 12: /upstreams/app/backends/1/address: expected ..."
+  std::string to_string() const;
 };
 
 struct ParseResult {

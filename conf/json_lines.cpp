@@ -1,4 +1,4 @@
-// One pass over raw JSON text, recording the line where each value starts under its JSON
+// One pass over raw JSON text, recording where each value (and its key) starts under its JSON
 // pointer. It runs only on text nlohmann already accepted, so it checks little: its job is
 // to agree with nlohmann on which key names what, including keys written with escapes.
 #include "conf/json_lines.h"
@@ -9,6 +9,8 @@
 
 namespace sluice::conf {
 namespace {
+
+constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
@@ -45,9 +47,9 @@ uint32_t hex4(std::string_view text, size_t pos) {
 // file cannot overflow the call stack.
 class Scanner {
  public:
-  Scanner(std::string_view text, std::unordered_map<std::string, int>& lines,
+  Scanner(std::string_view text, std::unordered_map<std::string, LineIndex::Place>& places,
           std::vector<DuplicateKey>& duplicates)
-      : text_(text), lines_(lines), duplicates_(duplicates) {}
+      : text_(text), places_(places), duplicates_(duplicates) {}
 
   void run();
 
@@ -67,13 +69,21 @@ class Scanner {
   State member();
   State after_value();
   std::string read_string();  // at an opening quote; returns the decoded content
+  TextPosition here();        // of pos_
 
   std::string_view text_;
   size_t pos_ = 0;
   int line_ = 1;
+  size_t line_start_ = 0;  // offset of the current line's first byte
+  // here() counts characters from the last position it computed, never from the line's start
+  // again, so a config written on one long line is still scanned in linear time.
+  size_t counted_to_ = 0;
+  int column_ = 1;
+  TextPosition key_;      // of the member whose value comes next
+  bool has_key_ = false;  // false: the next value is an array element or the root
   std::string pointer_;
   std::vector<Frame> stack_;
-  std::unordered_map<std::string, int>& lines_;
+  std::unordered_map<std::string, LineIndex::Place>& places_;
   std::vector<DuplicateKey>& duplicates_;
 };
 
@@ -113,6 +123,7 @@ void Scanner::skip_space() {
     const char c = peek();
     if (c == '\n') {
       ++line_;
+      line_start_ = pos_ + 1;
     } else if (c != ' ' && c != '\t' && c != '\r') {
       return;
     }
@@ -124,7 +135,9 @@ Scanner::State Scanner::value() {
   skip_space();
   if (at_end()) return State::kDone;
   // Last one wins, as in nlohmann, so a duplicated key points at the value actually used.
-  lines_[pointer_] = line_;
+  const TextPosition start = here();
+  places_[pointer_] = LineIndex::Place{start, has_key_ ? key_ : start};
+  has_key_ = false;
   const char c = peek();
   if (c == '{' || c == '[') {
     stack_.push_back(Frame{c == '{', pointer_.size(), 0, {}});
@@ -150,17 +163,18 @@ Scanner::State Scanner::member() {
   }
   skip_space();
   if (at_end() || peek() != '"') return State::kDone;
-  const int key_line = line_;
+  key_ = here();
+  has_key_ = true;
   const std::string key = read_string();
   skip_space();
   if (at_end() || peek() != ':') return State::kDone;
   ++pos_;
   pointer_ += pointer_token(key);
   if (!is_comment_key(key)) {
-    auto [it, inserted] = frame.keys.emplace(key, key_line);
+    auto [it, inserted] = frame.keys.emplace(key, key_.line);
     if (!inserted) {
-      duplicates_.push_back(DuplicateKey{pointer_, key_line, it->second});
-      it->second = key_line;
+      duplicates_.push_back(DuplicateKey{pointer_, key_.line, key_.column, it->second});
+      it->second = key_.line;
     }
   }
   return State::kValue;
@@ -179,6 +193,21 @@ Scanner::State Scanner::after_value() {
     return State::kAfterValue;
   }
   return State::kDone;
+}
+
+// A byte that does not start a UTF-8 sequence continues one: it adds no column.
+bool starts_character(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+}
+
+TextPosition Scanner::here() {
+  if (counted_to_ < line_start_) {
+    counted_to_ = line_start_;
+    column_ = 1;
+  }
+  for (; counted_to_ < pos_; ++counted_to_)
+    if (starts_character(text_[counted_to_])) ++column_;
+  return TextPosition{line_, column_};
 }
 
 std::string Scanner::read_string() {
@@ -252,8 +281,10 @@ TextPosition position_of(std::string_view text, size_t offset) {
   TextPosition position;
   position.line = 1 + static_cast<int>(std::count(before.begin(), before.end(), '\n'));
   const size_t line_start = before.rfind('\n');
-  const size_t column_start = line_start == std::string_view::npos ? 0 : line_start + 1;
-  position.column = 1 + static_cast<int>(offset - column_start);
+  size_t column_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+  if (column_start == 0 && before.starts_with(kByteOrderMark)) column_start = kByteOrderMark.size();
+  const std::string_view line = before.substr(column_start);
+  position.column = 1 + static_cast<int>(std::count_if(line.begin(), line.end(), starts_character));
   return position;
 }
 
@@ -285,18 +316,28 @@ bool is_comment_key(std::string_view key) {
 
 LineIndex::LineIndex(std::string_view text) {
   // nlohmann skips a UTF-8 byte order mark; so must we, or the root looks like a bare word.
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  Scanner(text, lines_, duplicates_).run();
+  if (text.starts_with(kByteOrderMark)) text.remove_prefix(kByteOrderMark.size());
+  Scanner(text, places_, duplicates_).run();
 }
 
-int LineIndex::line_of(std::string_view pointer) const {
+const LineIndex::Place* LineIndex::find(std::string_view pointer) const {
   std::string key(pointer);
   while (true) {
-    if (auto it = lines_.find(key); it != lines_.end()) return it->second;
-    if (key.empty()) return 0;
+    if (auto it = places_.find(key); it != places_.end()) return &it->second;
+    if (key.empty()) return nullptr;
     const size_t slash = key.rfind('/');
     key.resize(slash == std::string::npos ? 0 : slash);
   }
+}
+
+TextPosition LineIndex::value_position(std::string_view pointer) const {
+  const Place* place = find(pointer);
+  return place == nullptr ? TextPosition{0, 0} : place->value;
+}
+
+TextPosition LineIndex::key_position(std::string_view pointer) const {
+  const auto it = places_.find(std::string(pointer));
+  return it == places_.end() ? value_position(pointer) : it->second.key;
 }
 
 }  // namespace sluice::conf

@@ -16,6 +16,11 @@ bool one_of(const std::array<std::string_view, N>& names, std::string_view value
   return std::find(names.begin(), names.end(), value) != names.end();
 }
 
+template <size_t N>
+std::vector<std::string_view> as_list(const std::array<std::string_view, N>& names) {
+  return {names.begin(), names.end()};
+}
+
 }  // namespace
 
 // The admin socket shares no address with a listener: with SO_REUSEPORT both would bind, and
@@ -35,8 +40,10 @@ void Validator::read_operations(const Json& root, Config& config) {
   if (auto it = root.find("request_id"); it != root.end()) {
     std::string mode;
     if (read_string(*it, "/request_id", mode)) {
-      if (!one_of(kRequestIdModes, mode))
+      if (!one_of(kRequestIdModes, mode)) {
         expected("/request_id", "\"keep\", \"generate\" or \"off\"", *it);
+        errors_.back().message += did_you_mean(mode, as_list(kRequestIdModes));
+      }
       config.request_id = mode == "generate" ? RequestIdMode::kGenerate
                           : mode == "off"    ? RequestIdMode::kOff
                                              : RequestIdMode::kKeep;
@@ -53,8 +60,10 @@ void Validator::read_operations(const Json& root, Config& config) {
     }
     if (auto l = it->find("level"); l != it->end() &&
                                     read_string(*l, "/log/level", config.log.level) &&
-                                    !one_of(kLevels, config.log.level))
+                                    !one_of(kLevels, config.log.level)) {
       expected("/log/level", "\"debug\", \"info\", \"warn\" or \"error\"", *l);
+      errors_.back().message += did_you_mean(config.log.level, as_list(kLevels));
+    }
   }
   if (auto it = root.find("admin"); it != root.end() && expect_object(*it, "/admin")) {
     check_keys(*it, "/admin", {"address"});

@@ -7,7 +7,8 @@
 namespace sluice::conf {
 namespace {
 
-constexpr std::array<std::string_view, 2> kVersions = {"1.2", "1.3"};
+const std::vector<std::string_view> kVersions = {"1.2", "1.3"};
+constexpr std::string_view kAlpn = "http/1.1";  // the one protocol served over TLS today
 
 }  // namespace
 
@@ -56,8 +57,10 @@ void Validator::read_listener_tls(const Json& value, const std::string& path,
   if (auto it = value.find("min_version"); it != value.end()) {
     const std::string at = path + "/min_version";
     if (read_string(*it, at, tls.min_version) &&
-        std::find(kVersions.begin(), kVersions.end(), tls.min_version) == kVersions.end())
+        std::find(kVersions.begin(), kVersions.end(), tls.min_version) == kVersions.end()) {
       expected(at, "\"1.2\" or \"1.3\" (older versions are not offered)", *it);
+      errors_.back().message += did_you_mean(tls.min_version, kVersions);
+    }
   }
   if (auto it = value.find("ciphers"); it != value.end()) {
     const std::string at = path + "/ciphers";
@@ -81,8 +84,9 @@ void Validator::read_alpn(const Json& value, const std::string& path,
     const std::string at = path + "/" + std::to_string(i);
     std::string name;
     if (!read_string(value[i], at, name)) continue;
-    if (name != "http/1.1") {
+    if (name != kAlpn) {
       expected(at, "\"http/1.1\" (the one protocol served over TLS today)", value[i]);
+      errors_.back().message += did_you_mean(name, {kAlpn});
       continue;
     }
     out.push_back(std::move(name));

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "balancer/policy.h"
+#include "conf/near_miss.h"
 #include "conf/socket_address.h"
 #include "conf/validator.h"
 
@@ -103,8 +104,11 @@ void Validator::read_upstream(const Json& value, const std::string& path,
               "non_retriable_max_idle_ms", "retries", "slow_start_ms", "health", "passive", "tls"});
   if (auto it = value.find("balance"); it != value.end()) {
     const std::string at = path + "/balance";
-    if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance))
-      expected(at, "a balancing policy (one of: " + join(balancer::policy_names()) + ")", *it);
+    if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance)) {
+      const std::vector<std::string_view> names = balancer::policy_names();
+      expected(at, "a balancing policy (one of: " + join(names) + ")", *it);
+      errors_.back().message += did_you_mean(upstream.balance, names);
+    }
   }
   if (auto it = value.find("hash_key"); it != value.end())
     read_hash_key(*it, path + "/hash_key", upstream.hash_key);
@@ -138,7 +142,7 @@ void Validator::read_backend(const Json& value, const std::string& path, Backend
   if (!expect_object(value, path)) return;
   if (value.contains("dns")) return read_dns_backend(value, path, backend);
   check_keys(value, path, {"address", "dns", "weight", "backup"});
-  read_address(value, path, backend.address);
+  read_address(value, path, backend.address, AddressOf::kBackend);
   read_uint(value, path, "weight", 1, 256, backend.weight);
   read_bool(value, path, "backup", backend.backup);
 }
@@ -204,9 +208,20 @@ void Validator::read_hash_key(const Json& value, const std::string& path, std::s
   if (!read_string(value, path, out)) return;
   const bool named = (out.starts_with("header:") && out.size() > 7) ||
                      (out.starts_with("cookie:") && out.size() > 7);
-  if (out != "client_ip" && out != "path" && out != "uri" && !named)
-    expected(path, "one of \"client_ip\", \"path\", \"uri\", \"header:NAME\", \"cookie:NAME\"",
-             value);
+  if (out == "client_ip" || out == "path" || out == "uri" || named) return;
+  expected(path, "one of \"client_ip\", \"path\", \"uri\", \"header:NAME\", \"cookie:NAME\"",
+           value);
+  // A near miss of the kind: of the whole text, or of what comes before the ":" of a named
+  // one ("headers:X-User" means "header:X-User").
+  const size_t colon = out.find(':');
+  if (colon == std::string::npos) {
+    errors_.back().message += did_you_mean(out, {"client_ip", "path", "uri"});
+  } else if (colon + 1 < out.size()) {
+    const std::string_view kind = std::string_view(out).substr(0, colon);
+    if (const std::optional<std::string_view> near = near_miss(kind, {"header", "cookie"}))
+      errors_.back().message +=
+          " (did you mean \"" + std::string(*near) + out.substr(colon) + "\"?)";
+  }
 }
 
 void Validator::read_resolver(const Json& value, const std::string& path,

@@ -18,6 +18,10 @@ using Json = nlohmann::ordered_json;
 
 constexpr uint32_t kMaxMs = 86'400'000;  // one day: anything longer is surely a typo
 
+// What an address belongs to: the hint for a host name given where an IP is needed differs.
+// kListener is for any address Sluice listens on (a listener's, the admin page's).
+enum class AddressOf { kListener, kBackend };
+
 template <typename T>
 struct UintField {
   std::string_view key;
@@ -28,6 +32,9 @@ struct UintField {
 
 std::string describe(const Json& value);
 std::string join(const std::vector<std::string_view>& names);
+// " (did you mean "address"?)" when `word` is a near miss of one of `known` (see near_miss.h),
+// else empty: appended to an error about an unknown key or value.
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& known);
 
 class Validator {
  public:
@@ -37,8 +44,15 @@ class Validator {
   Config read(const Json& root);
 
  public:
+  // An error about the value at `path` (or, when it is absent, about the object lacking it).
   void fail(const std::string& path, std::string message) {
-    errors_.push_back(ConfigError{path, lines_.line_of(path), std::move(message)});
+    const TextPosition at = lines_.value_position(path);
+    errors_.push_back(ConfigError{path, at.line, at.column, std::move(message)});
+  }
+  // An error about the key of the member at `path`, such as an unknown key.
+  void fail_at_key(const std::string& path, std::string message) {
+    const TextPosition at = lines_.key_position(path);
+    errors_.push_back(ConfigError{path, at.line, at.column, std::move(message)});
   }
   void expected(const std::string& path, std::string_view what, const Json& got) {
     fail(path, "expected " + std::string(what) + ", got " + describe(got));
@@ -53,7 +67,8 @@ class Validator {
   void read_fields(const Json& object, const std::string& path, T& out,
                    const std::array<UintField<T>, N>& fields);
   bool read_string(const Json& value, const std::string& path, std::string& out);
-  bool read_address(const Json& object, const std::string& path, SocketAddress& out);
+  bool read_address(const Json& object, const std::string& path, SocketAddress& out,
+                    AddressOf owner = AddressOf::kListener);
 
   void read_listeners(const Json& value, const std::string& path, Config& config);
   void read_upstreams(const Json& value, const std::string& path, Config& config);

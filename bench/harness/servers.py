@@ -177,7 +177,7 @@ class Sluice(Proxy):
         lines = (done.stderr or done.stdout).strip().splitlines()
         # "sluice: /tmp/.../tls-probe.json: line 1: /listeners/0/tls: unknown key ..." -> the
         # part after the file and line, which is what a reader of the report needs.
-        why = re.sub(r"^sluice: \S+: line \d+: ", "", lines[0]) if lines else "--check failed"
+        why = re.sub(r"^sluice: \S+: line \d+(, column \d+)?: ", "", lines[0]) if lines else "--check failed"
         return f"sluice --check rejects a TLS listener ({why})"
 
     def _config(self, port: int, tls: bool) -> dict:

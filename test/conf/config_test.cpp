@@ -175,9 +175,22 @@ TEST_CASE("a JSON syntax error reports its line and column", "[conf]") {
   REQUIRE(result.errors.size() == 1);
   const ConfigError& error = result.errors[0];
   CHECK(error.line == 3);
-  CHECK_THAT(error.message, Catch::StartsWith("invalid JSON at column 17: "));
+  CHECK(error.column == 17);
+  CHECK_THAT(error.message, Catch::StartsWith("invalid JSON: "));
   CHECK_THAT(error.message, Catch::Contains("unexpected ','"));
-  CHECK_THAT(error.to_string(), Catch::StartsWith("line 3: invalid JSON at column 17"));
+  CHECK_THAT(error.to_string(), Catch::StartsWith("line 3, column 17: invalid JSON: "));
+}
+
+TEST_CASE("a JSON syntax error's message does not repeat the column", "[conf]") {
+  const ParseResult result = parse_config("{\n  \"workers\": 2,\n  \"listeners\": [,]\n}");
+  REQUIRE(result.errors.size() == 1);
+  CHECK_THAT(result.errors[0].message, !Catch::Contains("column"));
+}
+
+TEST_CASE("a JSON syntax error's column counts characters, not bytes", "[conf]") {
+  const ParseResult result = parse_config("{\"_caf\xC3\xA9\": 1,,}");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].column == 13);  // the second comma; "é" is two bytes
 }
 
 TEST_CASE("an unterminated config is a syntax error at its end", "[conf]") {
@@ -191,10 +204,11 @@ TEST_CASE("an empty text is a syntax error on line 1", "[conf]") {
   const ParseResult result = parse_config("");
   REQUIRE(result.errors.size() == 1);
   CHECK(result.errors[0].line == 1);
-  CHECK_THAT(result.errors[0].message, Catch::StartsWith("invalid JSON at column 1"));
+  CHECK(result.errors[0].column == 1);
+  CHECK_THAT(result.errors[0].message, Catch::StartsWith("invalid JSON: "));
 }
 
-TEST_CASE("a config nested deeper than 64 levels is rejected with its line", "[conf]") {
+TEST_CASE("a config nested deeper than 64 levels is rejected with its line and column", "[conf]") {
   // Deep nesting inside a comment, followed by another key: nlohmann would copy the deep value
   // recursively when the object grows, so this must be refused before nlohmann parses it.
   const int depth = 100000;
@@ -203,7 +217,8 @@ TEST_CASE("a config nested deeper than 64 levels is rejected with its line", "[c
   const ParseResult result = parse_config(text);
   REQUIRE(result.errors.size() == 1);
   CHECK(result.errors[0].line == 3);
-  CHECK(result.errors[0].message == "nested deeper than 64 levels at column 64");
+  CHECK(result.errors[0].column == 64);
+  CHECK(result.errors[0].message == "nested deeper than 64 levels");
 }
 
 TEST_CASE("every error in a file is reported, in line order", "[conf]") {
@@ -238,7 +253,8 @@ TEST_CASE("every error in a file is reported, in line order", "[conf]") {
     CHECK(result.errors[i - 1].line <= result.errors[i].line);
 }
 
-TEST_CASE("an error message reads as line, path, then what was expected and found", "[conf]") {
+TEST_CASE("an error message reads as line, column, path, then what was expected and found",
+          "[conf]") {
   const std::string text = R"({
   "listeners": [ { "address": "127.0.0.1:8080" } ],
   "upstreams": {
@@ -257,11 +273,61 @@ TEST_CASE("an error message reads as line, path, then what was expected and foun
   const ParseResult result = parse_config(text);
   REQUIRE(result.errors.size() == 1);
   CHECK(result.errors[0].to_string() ==
-        "line 9: /upstreams/app/backends/1/weight: expected an integer 1..256, got 0");
+        "line 9, column 21: /upstreams/app/backends/1/weight: expected an integer 1..256, got 0");
 }
 
 TEST_CASE("an error with no line or path prints only its message", "[conf]") {
-  CHECK(ConfigError{"", 0, "something broke"}.to_string() == "something broke");
+  CHECK(ConfigError{"", 0, 0, "something broke"}.to_string() == "something broke");
+}
+
+TEST_CASE("an error with a line but no column prints only the line", "[conf]") {
+  CHECK(ConfigError{"/workers", 2, 0, "bad"}.to_string() == "line 2: /workers: bad");
+}
+
+TEST_CASE("an error about a value has the column where the value starts", "[conf]") {
+  const ParseResult result = parse_config(test::config_text({.backend = "\"weight\": 0"}));
+  const ConfigError* error = error_at(result, "/upstreams/app/backends/0/weight");
+  REQUIRE(error != nullptr);
+  // Line 6 reads: "backends": [ { "address": "127.0.0.1:9001", "weight": 0 } ] } },
+  CHECK(error->column == 56);
+}
+
+TEST_CASE("an unknown key's error has the line and column of the key, not of its value", "[conf]") {
+  const ParseResult result = parse_config(test::config_text({.top = "  \"worker\":\n  2"}));
+  INFO(all_errors(result));
+  const ConfigError* error = error_at(result, "/worker");
+  REQUIRE(error != nullptr);
+  CHECK(error->line == test::kTopLine);
+  CHECK(error->column == 3);
+}
+
+TEST_CASE("a missing key's error has the line and column of the object that lacks it", "[conf]") {
+  const ParseResult result = parse_config(R"({
+  "listeners": [ { "address": "127.0.0.1:8080" },   {} ],
+  "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+  "routes": [ { "upstream": "app" } ]
+})");
+  const ConfigError* error = error_at(result, "/listeners/1/address");
+  REQUIRE(error != nullptr);
+  CHECK(error->line == 2);
+  CHECK(error->column == 53);
+}
+
+TEST_CASE("errors on one line are listed by column", "[conf]") {
+  const ParseResult result = parse_config(test::config_text(
+      {.backend = "\"weight\": 0", .route = "\"path_prefix\": \"api\", \"host\": \"a:1\""}));
+  INFO(all_errors(result));
+  REQUIRE(result.errors.size() == 3);
+  CHECK(result.errors[1].path == "/routes/0/path_prefix");
+  CHECK(result.errors[2].path == "/routes/0/host");
+  CHECK(result.errors[1].column < result.errors[2].column);
+}
+
+TEST_CASE("an error that is not about a place in the file has no line or column", "[conf]") {
+  const ParseResult result = load_config_file("/nonexistent/sluice.json");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].line == 0);
+  CHECK(result.errors[0].column == 0);
 }
 
 TEST_CASE("upstream names are escaped as JSON pointer segments", "[conf]") {
@@ -284,6 +350,7 @@ TEST_CASE("a key given twice in one object is an error naming both lines", "[con
   const ConfigError* error = error_at(result, "/upstreams/app/backends/0/weight");
   REQUIRE(error != nullptr);
   CHECK(error->line == test::kBackendLine + 2);
+  CHECK(error->column == 1);
   CHECK_THAT(error->message, Catch::Contains("duplicate key") && Catch::Contains("line 7"));
 }
 

@@ -49,6 +49,15 @@ inline const ConfigError* error_at(const ParseResult& result, std::string_view p
   return nullptr;
 }
 
+// The message of the error at `path` when `text` is parsed; the test fails when there is none.
+inline std::string message_at(const std::string& text, std::string_view path) {
+  const ParseResult result = parse_config(text);
+  INFO("config:\n" << text << "\nerrors:\n" << all_errors(result));
+  const ConfigError* error = error_at(result, path);
+  REQUIRE(error != nullptr);
+  return error->message;
+}
+
 // Checks that `text` is refused with an error at `path` on `line` whose message contains each
 // of `fragments`.
 inline void require_error(const std::string& text, std::string_view path, int line,

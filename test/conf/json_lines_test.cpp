@@ -1,5 +1,5 @@
-// The line locator: maps JSON pointers to the line where each value starts, agreeing with
-// nlohmann on key names even when strings hold escapes, quotes or brackets.
+// The locator: maps JSON pointers to the line and column where each value (and its key) starts,
+// agreeing with nlohmann on key names even when strings hold escapes, quotes or brackets.
 #include "conf/json_lines.h"
 
 #include <catch2/catch.hpp>
@@ -112,6 +112,75 @@ TEST_CASE("a byte order mark does not hide the document", "[conf][lines]") {
   CHECK(lines.line_of("/a") == 2);
 }
 
+TEST_CASE("values are found at their columns", "[conf][lines]") {
+  const LineIndex lines("{\n  \"a\": [ 1,  {\"b\": true} ],\n\t\"c\":null\n}");
+  CHECK(lines.value_position("/a").line == 2);
+  CHECK(lines.value_position("/a").column == 8);
+  CHECK(lines.value_position("/a/0").column == 10);
+  CHECK(lines.value_position("/a/1").column == 14);
+  CHECK(lines.value_position("/a/1/b").column == 20);
+  CHECK(lines.value_position("/c").line == 3);
+  CHECK(lines.value_position("/c").column == 6);  // a tab is one column
+}
+
+TEST_CASE("a member's key is found at its opening quote, apart from its value", "[conf][lines]") {
+  const LineIndex lines("{\n  \"a\":\n    5}");
+  CHECK(lines.key_position("/a").line == 2);
+  CHECK(lines.key_position("/a").column == 3);
+  CHECK(lines.value_position("/a").line == 3);
+  CHECK(lines.value_position("/a").column == 5);
+}
+
+TEST_CASE("an array element's key position is its value's", "[conf][lines]") {
+  const LineIndex lines("[ 1, 2 ]");
+  CHECK(lines.key_position("/1").line == 1);
+  CHECK(lines.key_position("/1").column == 6);
+}
+
+TEST_CASE("an absent pointer is placed at its nearest present ancestor's value, key or not",
+          "[conf][lines]") {
+  const LineIndex lines("{\n\"a\":  {\n\"b\": 1\n}\n}");
+  CHECK(lines.value_position("/a/missing").line == 2);
+  CHECK(lines.value_position("/a/missing").column == 7);
+  CHECK(lines.key_position("/a/missing").line == 2);
+  CHECK(lines.key_position("/a/missing").column == 7);
+}
+
+TEST_CASE("an empty text places nothing: line and column 0", "[conf][lines]") {
+  const LineIndex lines("");
+  CHECK(lines.value_position("/a").line == 0);
+  CHECK(lines.value_position("/a").column == 0);
+}
+
+TEST_CASE("columns count characters, not bytes", "[conf][lines]") {
+  // "é" is two bytes and "😀" four, each one character.
+  const LineIndex lines("{\"_caf\xC3\xA9\": \"\xF0\x9F\x98\x80\", \"a\": 1}");
+  CHECK(lines.key_position("/a").column == 16);
+  CHECK(lines.value_position("/a").column == 21);
+}
+
+TEST_CASE("columns keep counting along one long line", "[conf][lines]") {
+  std::string text = "[";
+  for (int i = 0; i < 1000; ++i) text += i == 0 ? "0" : ",0";
+  text += "]";
+  const LineIndex lines(text);
+  CHECK(lines.value_position("/0").column == 2);
+  CHECK(lines.value_position("/999").column == 2 + 2 * 999);
+}
+
+TEST_CASE("a byte order mark takes no column", "[conf][lines]") {
+  const LineIndex lines("\xEF\xBB\xBF{\"a\": 1}");
+  CHECK(lines.key_position("/a").column == 2);
+  CHECK(position_of("\xEF\xBB\xBF{,", 4).column == 2);
+}
+
+TEST_CASE("a repeated key is reported at the later key's column", "[conf][lines]") {
+  const LineIndex lines("{\"a\": 1,   \"a\": 2}");
+  REQUIRE(lines.duplicates().size() == 1);
+  CHECK(lines.duplicates()[0].line == 1);
+  CHECK(lines.duplicates()[0].column == 12);
+}
+
 TEST_CASE("byte offsets convert to 1-based lines and columns", "[conf][lines]") {
   const std::string_view text = "ab\ncd\n";
   CHECK(position_of(text, 0).line == 1);
@@ -121,6 +190,10 @@ TEST_CASE("byte offsets convert to 1-based lines and columns", "[conf][lines]") 
   CHECK(position_of(text, 4).column == 2);
   CHECK(position_of(text, 99).line == 3);  // past the end: clamped to the end
   CHECK(position_of(text, 99).column == 1);
+}
+
+TEST_CASE("a byte offset's column counts the characters before it on its line", "[conf][lines]") {
+  CHECK(position_of("\xC3\xA9x", 2).column == 2);  // "é" is two bytes
 }
 
 }  // namespace

@@ -16,6 +16,12 @@ using test::kTopLine;
 using test::kUpstreamLine;
 using test::require_error;
 
+// config_text() with its backend's address replaced by `address`.
+std::string with_backend_address(const std::string& address) {
+  std::string text = config_text();
+  return text.replace(text.find("127.0.0.1:9001"), 14, address);
+}
+
 // --- top level ---
 
 TEST_CASE("a config that is not an object is rejected", "[conf][validation]") {
@@ -304,6 +310,55 @@ TEST_CASE("an admin address that is also a listener's is rejected", "[conf][vali
   require_error(config_text({.top = "\"admin\": { \"address\": \"127.0.0.1:8080\" }"}),
                 "/admin/address", kTopLine,
                 {"the admin address \"127.0.0.1:8080\" is also listener 0's address"});
+}
+
+TEST_CASE("a backend address with a host name points at the dns form", "[conf][validation]") {
+  require_error(with_backend_address("app.internal:8080"), "/upstreams/app/backends/0/address",
+                kBackendLine,
+                {"a backend named by DNS is written {\"dns\": \"app.internal:8080\"}"});
+}
+
+TEST_CASE("a backend address that is a host name without a port points at the dns form",
+          "[conf][validation]") {
+  require_error(
+      with_backend_address("app.internal"), "/upstreams/app/backends/0/address", kBackendLine,
+      {"missing \":port\"", "a backend named by DNS is written {\"dns\": \"app.internal:PORT\"}"});
+}
+
+TEST_CASE("a listener address with a host name says a listener needs a numeric IP",
+          "[conf][validation]") {
+  require_error(R"({
+    "listeners": [ { "address": "proxy.internal:8080" } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                "/listeners/0/address", 2,
+                {"a listener needs a numeric IP address: \"0.0.0.0:8080\" for every interface, "
+                 "\"127.0.0.1:8080\" for this host only"});
+}
+
+TEST_CASE("a listener address with a host name is not pointed at the dns form",
+          "[conf][validation]") {
+  CHECK_THAT(test::message_at(R"({
+    "listeners": [ { "address": "localhost:8080" } ],
+    "upstreams": { "app": { "backends": [ { "address": "127.0.0.1:9001" } ] } },
+    "routes": [ { "upstream": "app" } ]
+  })",
+                              "/listeners/0/address"),
+             !Catch::Contains("dns"));
+}
+
+TEST_CASE("a numeric address that is out of range gets no host name hint", "[conf][validation]") {
+  CHECK_THAT(
+      test::message_at(with_backend_address("10.0.0.256:80"), "/upstreams/app/backends/0/address"),
+      !Catch::Contains("named by DNS"));
+}
+
+TEST_CASE("a host name address whose port is wrong gets no host name hint", "[conf][validation]") {
+  const std::string message = test::message_at(with_backend_address("app.internal:http"),
+                                               "/upstreams/app/backends/0/address");
+  CHECK_THAT(message, Catch::Contains("the port must be a number"));
+  CHECK_THAT(message, !Catch::Contains("named by DNS"));
 }
 
 }  // namespace

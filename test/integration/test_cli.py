@@ -42,6 +42,14 @@ def broken_example(old: str, new: str) -> tuple[str, int]:
     return write_file(f"broken-{line}.json", text), line
 
 
+def column_of(path: str, line: int, mark: str) -> int:
+    """The 1-based column (in characters) where `mark` starts on `line` of the file at `path`."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read().splitlines()[line - 1]
+    assert mark in text, (mark, text)
+    return text.index(mark) + 1
+
+
 def is_sluice_config(path: str) -> bool:
     with open(path, encoding="utf-8") as f:
         return '"listeners"' in f.read()
@@ -101,6 +109,43 @@ def test_check_rejects_a_backend_weight_of_zero_naming_the_line():
     path, line = broken_example('{ "address": "127.0.0.1:9002" }',
                                 '{ "address": "127.0.0.1:9002", "weight": 0 }')
     assert_error_names_line(run_cli("--check", path), line)
+
+
+def test_check_names_the_column_of_a_json_syntax_error():
+    path, line = broken_example('"workers": 2,', '"workers": 2,,')
+    result = run_cli("--check", path)
+    assert result.returncode == 1, repr(result)
+    column = column_of(path, line, ",,") + 1  # the second comma
+    assert f"line {line}, column {column}: invalid JSON: " in result.output, repr(result)
+
+
+def test_check_suggests_the_key_a_misspelt_one_was_meant_to_be_with_line_and_column():
+    path, line = broken_example('{ "address": "127.0.0.1:9002" }', '{ "adress": "127.0.0.1:9002" }')
+    result = run_cli("--check", path)
+    assert result.returncode == 1, repr(result)
+    column = column_of(path, line, '"adress"')
+    expected = (f'line {line}, column {column}: /upstreams/app/backends/1/adress: '
+                'unknown key "adress" (did you mean "address"?)')
+    assert expected in result.output, repr(result)
+
+
+def test_check_points_a_backend_host_name_at_the_dns_form():
+    path, line = broken_example('{ "address": "127.0.0.1:9001" }',
+                                '{ "address": "app.internal:8080" }')
+    result = run_cli("--check", path)
+    assert result.returncode == 1, repr(result)
+    column = column_of(path, line, '"app.internal:8080"')
+    assert f"line {line}, column {column}: /upstreams/app/backends/0/address: " in result.output, \
+        repr(result)
+    assert 'a backend named by DNS is written {"dns": "app.internal:8080"}' in result.output, \
+        repr(result)
+
+
+def test_check_says_a_listener_needs_a_numeric_ip():
+    path, line = broken_example('"address": "127.0.0.1:8080"', '"address": "localhost:8080"')
+    result = run_cli("--check", path)
+    assert_error_names_line(result, line)
+    assert 'a listener needs a numeric IP address: "0.0.0.0:8080"' in result.output, repr(result)
 
 
 def test_check_rejects_a_missing_file():

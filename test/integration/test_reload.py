@@ -36,7 +36,7 @@ def test_broken_config_on_reload_is_refused_and_the_old_one_keeps_serving():
         proxy.send_signal(signal.SIGHUP)
         assert wait_for_log(proxy, r"reload of .* failed; keeping the running config", 5), \
             proxy.log_tail()
-        assert wait_for_log(proxy, r"line 3: invalid JSON", 1), proxy.log_tail()
+        assert wait_for_log(proxy, r"line 3, column 3: invalid JSON", 1), proxy.log_tail()
         response = proxy.get("/")
         assert_status(response, 200)
         assert response.body == b"running"
