@@ -13,7 +13,8 @@ layers=(
   "tls:core/io conf"
   "health:core/io core/http balancer conf"
   "core/proxy:core/io core/http balancer conf health"
-  "core/server:core/io core/http balancer conf tls health core/proxy"
+  "core/accesslog:core/io core/http conf core/proxy"
+  "core/server:core/io core/http balancer conf tls health core/proxy core/accesslog"
 )
 
 bad=0
