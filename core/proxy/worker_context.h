@@ -30,6 +30,7 @@ struct Generation {
   std::vector<bool> counts_active;     // per upstream: its policy reads in-flight counts
   std::vector<Connector*> connectors;  // per upstream: how connections to its backends are made
   PhaseChains chains;
+  std::vector<std::shared_ptr<void>> owned;  // what core/server made for the chains above
   ParseLimits limits;
   uint32_t users = 0;
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "core/accesslog/access_log.h"
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "core/proxy/downstream.h"
@@ -50,6 +51,11 @@ Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runti
         server ? std::make_unique<tls::TlsAcceptor>(&loop_, ctx_->blocks, *acceptor_, server)
                : nullptr);
   }
+  std::vector<std::string> addresses;
+  for (const conf::ListenerConfig& l : runtime->snapshot->config.listeners)
+    addresses.push_back(l.address.text);
+  access_log_ = std::make_unique<accesslog::WorkerLog>(&loop_, accesslog::Writer::process(),
+                                                       std::move(addresses));
   adopt(*runtime);
   uv_async_init(&loop_, &wake_, &Worker::on_wake);
   wake_.data = this;
@@ -82,6 +88,16 @@ void Worker::adopt(const Runtime& runtime) {
     connectors.push_back(c.get());
   }
   ctx_->adopt(runtime.snapshot, connectors);
+  wire_access_log();
+}
+
+// The access log reads every exchange of the new generation, unless its config turns it off.
+void Worker::wire_access_log() {
+  Generation& g = *ctx_->current;
+  std::unique_ptr<ExchangeObserver> observer = access_log_->observer(*g.snapshot);
+  if (!observer) return;
+  g.chains.observers.push_back(observer.get());
+  g.owned.push_back(std::shared_ptr<ExchangeObserver>(std::move(observer)));
 }
 
 void Worker::start() {
@@ -95,6 +111,8 @@ void Worker::start() {
 }
 
 void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  access_log_->close();  // the last lines go to the writer; the loop runs on to close its timer
   uv_run(&loop_, UV_RUN_DEFAULT);
 }
 

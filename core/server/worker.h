@@ -16,6 +16,10 @@
 #include "core/server/runtime.h"
 #include "tls/tls_transport.h"
 
+namespace sluice::accesslog {
+class WorkerLog;
+}
+
 namespace sluice::core {
 
 struct WorkerContext;
@@ -40,6 +44,7 @@ class Worker {
   static void on_drain_tick(uv_timer_t* timer);
   void begin_drain();
   void adopt(const Runtime& runtime);
+  void wire_access_log();
 
   std::vector<int> listen_fds_;
   std::thread thread_;
@@ -54,6 +59,7 @@ class Worker {
   // an unchanged context keeps its pool across reloads.
   std::map<const tls::ClientContext*, std::unique_ptr<tls::TlsConnector>> tls_connectors_;
   std::vector<Listener*> listeners_;
+  std::unique_ptr<accesslog::WorkerLog> access_log_;  // this worker's lines, on their way out
   uint64_t drain_deadline_ = 0;
   bool draining_ = false;
 
