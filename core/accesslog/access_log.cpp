@@ -16,6 +16,8 @@ namespace {
 
 constexpr size_t kMaxSpare = 16;         // empty buffers the writer keeps for workers
 constexpr size_t kLineRoom = 16 * 1024;  // beyond a batch, so the line that fills it fits
+// A buffer that grew past this (lines of huge targets) goes back to the allocator.
+constexpr size_t kMaxSpareCapacity = 4 * WorkerLog::kBatchBytes;
 constexpr auto kReportEvery = std::chrono::seconds(10);
 
 bool write_all(int fd, const char* data, size_t length) {
@@ -195,7 +197,7 @@ void Writer::run() {
       std::lock_guard<std::mutex> lock(mutex_);
       for (Batch& b : work) {
         queued_bytes_ -= b.text.size();
-        if (spare_.size() < kMaxSpare) {
+        if (spare_.size() < kMaxSpare && b.text.capacity() <= kMaxSpareCapacity) {
           b.text.clear();
           spare_.push_back(std::move(b.text));
         }
