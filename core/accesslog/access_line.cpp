@@ -3,7 +3,9 @@
 
 #include <llhttp.h>
 
+#include <array>
 #include <charconv>
+#include <cstring>
 
 namespace sluice::accesslog {
 namespace {
@@ -52,15 +54,14 @@ void two_digits(char* at, unsigned value) {
   at[1] = static_cast<char>('0' + value % 10);
 }
 
-// A field after the first: `,"name":`.
-void key(std::string* out, std::string_view name) {
-  out->append(",\"", 2);
-  out->append(name);
-  out->append("\":", 2);
+// A field after the first, given as its whole prefix: `,"name":`.
+void key(std::string* out, std::string_view prefix) {
+  out->append(prefix);
 }
 
-void string_or_null(std::string* out, std::string_view name, std::string_view value, bool present) {
-  key(out, name);
+void string_or_null(std::string* out, std::string_view prefix, std::string_view value,
+                    bool present) {
+  key(out, prefix);
   if (present)
     append_json_string(out, value);
   else
@@ -68,12 +69,32 @@ void string_or_null(std::string* out, std::string_view name, std::string_view va
 }
 
 template <typename T>
-void number_or_null(std::string* out, std::string_view name, T value, bool present) {
-  key(out, name);
+void number_or_null(std::string* out, std::string_view prefix, T value, bool present) {
+  key(out, prefix);
   if (present)
     append_number(out, value);
   else
     out->append("null", 4);
+}
+
+// Per byte: true when it is printable ASCII other than `"` and `\`, so it goes out as it is.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x7F; ++c) plain[c] = c != '"' && c != '\\';
+  return plain;
+}();
+
+// True when none of the 8 bytes at `p` needs escaping: no control character, DEL, `"`, `\` or
+// byte past ASCII. (Eight at once: some byte of `v` is below `n` exactly when
+// `(v - n * 0x0101..01) & ~v` has a high bit set, for n up to 0x80.)
+bool all_plain(const unsigned char* p) {
+  constexpr uint64_t kOnes = 0x0101010101010101, kHigh = 0x8080808080808080;
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  const auto zero_byte = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+  return ((w & kHigh) | below_space | zero_byte(w ^ (kOnes * '"')) | zero_byte(w ^ (kOnes * '\\')) |
+          zero_byte(w ^ (kOnes * 0x7F))) == 0;
 }
 
 // `text` as the inside of a JSON string (append_json_string without the quotes).
@@ -82,8 +103,12 @@ void append_escaped(std::string* out, std::string_view text) {
   const size_t n = text.size();
   size_t plain = 0;  // start of the run of bytes that need no escaping
   for (size_t i = 0; i < n;) {
+    if (n - i >= 8 && all_plain(p + i)) {
+      i += 8;
+      continue;
+    }
     const unsigned char c = p[i];
-    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
+    if (kPlain[c]) {
       ++i;
       continue;
     }
@@ -178,10 +203,10 @@ void append_access_line(std::string* out, TimeFormat& time, const LineNames& nam
   out->append("{\"time\":\"", 9);
   time.append(out, static_cast<int64_t>(record.start_ms) + clock_offset_ms);
   out->push_back('"');
-  string_or_null(out, "client_ip", record.client_ip, !record.client_ip.empty());
-  number_or_null(out, "client_port", record.client_port, record.client_port != 0);
+  string_or_null(out, ",\"client_ip\":", record.client_ip, !record.client_ip.empty());
+  number_or_null(out, ",\"client_port\":", record.client_port, record.client_port != 0);
 
-  key(out, "listener");
+  key(out, ",\"listener\":");
   if (record.listener == core::kAdminListener) {
     out->append("\"admin\"", 7);
   } else {
@@ -195,9 +220,9 @@ void append_access_line(std::string* out, TimeFormat& time, const LineNames& nam
 
   const char* method =
       request ? llhttp_method_name(static_cast<llhttp_method_t>(request->method)) : nullptr;
-  string_or_null(out, "method", method ? method : "", method != nullptr);
-  string_or_null(out, "target", request ? request->target() : "", request != nullptr);
-  key(out, "protocol");
+  string_or_null(out, ",\"method\":", method ? method : "", method != nullptr);
+  string_or_null(out, ",\"target\":", request ? request->target() : "", request != nullptr);
+  key(out, ",\"protocol\":");
   if (request) {  // "HTTP/1.1"
     out->append("\"HTTP/", 6);
     out->push_back(static_cast<char>('0' + request->version_major % 10));
@@ -207,14 +232,14 @@ void append_access_line(std::string* out, TimeFormat& time, const LineNames& nam
   } else {
     out->append("null", 4);
   }
-  number_or_null(out, "status", record.status, record.status != 0);
-  number_or_null(out, "bytes_in", record.request_bytes, true);
-  number_or_null(out, "bytes_out", record.response_bytes, true);
+  number_or_null(out, ",\"status\":", record.status, record.status != 0);
+  number_or_null(out, ",\"bytes_in\":", record.request_bytes, true);
+  number_or_null(out, ",\"bytes_out\":", record.response_bytes, true);
 
   const bool routed =
       record.route >= 0 && static_cast<size_t>(record.route) < snapshot.routes.size();
-  number_or_null(out, "route", record.route, routed);
-  key(out, "route_match");
+  number_or_null(out, ",\"route\":", record.route, routed);
+  key(out, ",\"route_match\":");
   if (routed) {  // "app.test/api", or "/api" for a route on any host
     const conf::RouteConfig& route = snapshot.routes[record.route].config;
     out->push_back('"');
@@ -228,26 +253,26 @@ void append_access_line(std::string* out, TimeFormat& time, const LineNames& nam
   const bool has_upstream =
       record.upstream >= 0 && static_cast<size_t>(record.upstream) < snapshot.upstreams.size();
   const balancer::Pool* pool = has_upstream ? &snapshot.upstreams[record.upstream].pool : nullptr;
-  string_or_null(out, "upstream", pool ? std::string_view(pool->name) : "", pool != nullptr);
+  string_or_null(out, ",\"upstream\":", pool ? std::string_view(pool->name) : "", pool != nullptr);
   const bool has_backend =
       pool && record.backend >= 0 && static_cast<size_t>(record.backend) < pool->backends.size();
-  string_or_null(out, "backend",
+  string_or_null(out, ",\"backend\":",
                  has_backend ? std::string_view(pool->backends[record.backend].address) : "",
                  has_backend);
-  number_or_null(out, "attempts", record.attempts, true);
-  key(out, "outcome");
+  number_or_null(out, ",\"attempts\":", record.attempts, true);
+  key(out, ",\"outcome\":");
   out->push_back('"');
   out->append(core::outcome_name(record.outcome));
   out->push_back('"');
-  string_or_null(out, "request_id", record.request_id, !record.request_id.empty());
+  string_or_null(out, ",\"request_id\":", record.request_id, !record.request_id.empty());
   const uint64_t end = record.end_ms > record.start_ms ? record.end_ms : record.start_ms;
-  number_or_null(out, "duration_ms", end - record.start_ms, true);
+  number_or_null(out, ",\"duration_ms\":", end - record.start_ms, true);
   const uint64_t first =
       record.first_byte_ms > record.start_ms ? record.first_byte_ms - record.start_ms : 0;
-  number_or_null(out, "upstream_first_byte_ms", first, record.first_byte_ms != 0);
+  number_or_null(out, ",\"upstream_first_byte_ms\":", first, record.first_byte_ms != 0);
   const core::TransportFacts* tls = record.tls;
-  string_or_null(out, "tls_version", tls ? tls->version : "", tls && !tls->version.empty());
-  string_or_null(out, "sni", tls ? tls->server_name : "", tls && !tls->server_name.empty());
+  string_or_null(out, ",\"tls_version\":", tls ? tls->version : "", tls && !tls->version.empty());
+  string_or_null(out, ",\"sni\":", tls ? tls->server_name : "", tls && !tls->server_name.empty());
   out->append("}\n", 2);
 }
 

@@ -127,6 +127,23 @@ TEST_CASE("json strings keep valid UTF-8 and escape each byte of invalid sequenc
   CHECK(parsed.get<std::string>().size() > 128);
 }
 
+TEST_CASE("json strings escape a character wherever it falls in a longer string",
+          "[accesslog][line]") {
+  const std::pair<char, std::string> cases[] = {{'"', "\\\""},       {'\\', "\\\\"},
+                                                {'\n', "\\n"},       {'\x01', "\\u0001"},
+                                                {'\x7f', "\\u007f"}, {'\x80', "\\u0080"}};
+  for (const auto& [c, escaped] : cases) {
+    for (size_t at = 0; at < 24; ++at) {
+      std::string text(24, 'a');
+      text[at] = c;
+      std::string expect(1, '"');
+      expect.append(at, 'a').append(escaped).append(23 - at, 'a').push_back('"');
+      INFO("byte " << int(static_cast<unsigned char>(c)) << " at " << at);
+      CHECK(as_json(text) == expect);
+    }
+  }
+}
+
 TEST_CASE("times are ISO 8601 UTC with milliseconds", "[accesslog][line]") {
   CHECK(time_text(0) == "1970-01-01T00:00:00.000Z");
   CHECK(time_text(1714566896789) == "2024-05-01T12:34:56.789Z");
