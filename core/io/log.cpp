@@ -29,6 +29,16 @@ void set_log_level(LogLevel level) {
   g_level = level;
 }
 
+bool parse_log_level(std::string_view text, LogLevel* level) {
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError}) {
+    if (text == name(l)) {
+      *level = l;
+      return true;
+    }
+  }
+  return false;
+}
+
 void log(LogLevel level, const char* format, ...) {
   if (level < g_level.load(std::memory_order_relaxed)) return;
   char line[1024];

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "core/accesslog/access_log.h"
 #include "core/io/log.h"
 #include "core/server/listener.h"
 #include "core/server/worker.h"
@@ -11,10 +12,9 @@
 namespace sluice::core {
 namespace {
 
-// HOOK(access log): lines the access log dropped. Until core/accesslog provides
-// `uint64_t access_lines_dropped()`, nothing is dropped; then this body becomes that call.
+// Lines the access log dropped rather than make a worker wait for a slow sink.
 uint64_t access_lines_dropped() {
-  return 0;
+  return accesslog::access_lines_dropped();
 }
 
 }  // namespace

@@ -19,7 +19,8 @@ constexpr const char* kUsage =
     "       sluice --check FILE validate FILE, print any errors, exit 0 (valid) or 1\n"
     "       sluice --version    print the version\n"
     "       sluice --help       print this help\n"
-    "Signals: SIGHUP reloads the config, SIGTERM and SIGINT drain and exit.\n";
+    "Signals: SIGHUP reloads the config, SIGUSR1 reopens the access log file,\n"
+    "         SIGTERM and SIGINT drain and exit.\n";
 
 // Many concurrent clients need many descriptors; take what the hard limit allows.
 void raise_fd_limit() {

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/accesslog/access_log.h"
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "core/server/admin.h"
@@ -33,6 +34,7 @@ struct Process {
   std::unique_ptr<health::Checker> checker;
   std::unique_ptr<health::DnsWatch> dns;
   uv_signal_t hup, term, intr;
+  uv_signal_t usr1;  // reopens the access log file
   uv_timer_t ticket_rotation;
 };
 
@@ -79,6 +81,32 @@ bool same_listeners(const conf::Config& a, const conf::Config& b) {
   return true;
 }
 
+// log.level for the error log (stderr), log.access for the access log's writer. False, with
+// the reason in `errors`, when the access log file cannot be opened: nothing changes then.
+bool use_log_config(const conf::LogConfig& config, std::vector<std::string>* errors) {
+  std::string error;
+  if (!accesslog::Writer::process().configure(config.access, &error)) {
+    errors->push_back(error);
+    return false;
+  }
+  LogLevel level;
+  if (parse_log_level(config.level, &level)) set_log_level(level);
+  return true;
+}
+
+// At exit, once every worker has handed over its last lines: the writer writes them out.
+void stop_access_log() {
+  constexpr uint32_t kWaitMs = 3000;  // for a sink that takes nothing (a pipe nobody reads)
+  accesslog::Writer& writer = accesslog::Writer::process();
+  if (!writer.stop(kWaitMs))
+    log(LogLevel::kWarn,
+        "access log: the sink did not take the last lines in %u ms; %zu KiB unwritten", kWaitMs,
+        writer.queued_bytes() / 1024);
+  if (const uint64_t dropped = writer.dropped())
+    log(LogLevel::kWarn, "access log: %llu lines dropped in all",
+        static_cast<unsigned long long>(dropped));
+}
+
 void reload(Process& p) {
   conf::ParseResult parsed = conf::load_config_file(p.config_path);
   std::vector<std::string> errors, warnings;
@@ -86,6 +114,7 @@ void reload(Process& p) {
   Runtime tls;
   if (parsed.config) load_tls(*parsed.config, p.runtime.get(), &tls, &errors, &warnings);
   for (const std::string& w : warnings) log(LogLevel::kWarn, "%s", w.c_str());
+  if (errors.empty()) use_log_config(parsed.config->log, &errors);
   if (!errors.empty()) {
     log(LogLevel::kError,
         "reload of %s failed; keeping the running config:", p.config_path.c_str());
@@ -106,6 +135,7 @@ void reload(Process& p) {
 void on_signal(uv_signal_t* handle, int signum) {
   auto* p = static_cast<Process*>(handle->data);
   if (signum == SIGHUP) return reload(*p);
+  if (signum == SIGUSR1) return accesslog::Writer::process().reopen();
   log(LogLevel::kInfo, "signal %d: draining", signum);
   admin_draining(p->admin.get());
   for (auto& w : p->workers) w->drain();
@@ -157,6 +187,11 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
   Process p;
   p.config_path = config_path;
   p.runtime = std::move(runtime);
+  std::vector<std::string> errors;
+  if (!use_log_config(p.runtime->snapshot->config.log, &errors)) {
+    log(LogLevel::kError, "%s", errors.front().c_str());
+    return 1;
+  }
   if (!open_workers(p)) return 1;
   if (!open_admin(p.runtime->snapshot->config, config_path, p.workers, &p.admin)) return 1;
   uv_loop_t* loop = uv_default_loop();
@@ -179,6 +214,11 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
     handle->data = &p;
     uv_signal_start(handle, &on_signal, signum);
   }
+  // SIGUSR1 stays caught while draining; it keeps no loop running.
+  uv_signal_init(loop, &p.usr1);
+  p.usr1.data = &p;
+  uv_signal_start(&p.usr1, &on_signal, SIGUSR1);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&p.usr1));
   for (auto& w : p.workers) w->start();
   admin_started(p.admin.get());
   release_signals();
@@ -190,6 +230,7 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
   uv_run(loop, UV_RUN_DEFAULT);
   for (auto& w : p.workers) w->join();
   p.workers.clear();
+  stop_access_log();
   log(LogLevel::kInfo, "sluice stopped");
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/admin/pages.h"
+#include "core/accesslog/access_log.h"
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "core/metrics/registry.h"
@@ -56,6 +57,11 @@ Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runti
         server ? std::make_unique<tls::TlsAcceptor>(&loop_, ctx_->blocks, *acceptor_, server)
                : nullptr);
   }
+  std::vector<std::string> addresses;
+  for (const conf::ListenerConfig& l : runtime->snapshot->config.listeners)
+    addresses.push_back(l.address.text);
+  access_log_ = std::make_unique<accesslog::WorkerLog>(&loop_, accesslog::Writer::process(),
+                                                       std::move(addresses));
   adopt(*runtime);
   uv_async_init(&loop_, &wake_, &Worker::on_wake);
   wake_.data = this;
@@ -89,6 +95,7 @@ void Worker::adopt(const Runtime& runtime) {
   }
   ctx_->adopt(runtime.snapshot, connectors);
   if (metrics_) count_metrics(*ctx_->current);
+  wire_access_log();
 }
 
 void Worker::enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* registry,
@@ -117,6 +124,15 @@ void Worker::close_admin() {
   admin_listener_ = nullptr;
 }
 
+// The access log reads every exchange of the new generation, unless its config turns it off.
+void Worker::wire_access_log() {
+  Generation& g = *ctx_->current;
+  std::unique_ptr<ExchangeObserver> observer = access_log_->observer(*g.snapshot);
+  if (!observer) return;
+  g.chains.observers.push_back(observer.get());
+  g.owned.push_back(std::shared_ptr<ExchangeObserver>(std::move(observer)));
+}
+
 void Worker::start() {
   for (size_t i = 0; i < listen_fds_.size(); ++i) {
     Acceptor* acceptor = i < tls_acceptors_.size() && tls_acceptors_[i]
@@ -129,6 +145,8 @@ void Worker::start() {
 }
 
 void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  access_log_->close();  // the last lines go to the writer; the loop runs on to close its timer
   uv_run(&loop_, UV_RUN_DEFAULT);
 }
 

@@ -24,6 +24,9 @@ namespace sluice::metrics {
 class Registry;
 struct WorkerPart;
 }  // namespace sluice::metrics
+namespace sluice::accesslog {
+class WorkerLog;
+}
 
 namespace sluice::core {
 
@@ -56,6 +59,7 @@ class Worker {
   void adopt(const Runtime& runtime);
   void count_metrics(Generation& generation);
   void close_admin();
+  void wire_access_log();
 
   std::vector<int> listen_fds_;
   std::thread thread_;
@@ -76,6 +80,7 @@ class Worker {
   std::unique_ptr<admin::Pages> pages_;
   metrics::Registry* metrics_ = nullptr;
   metrics::WorkerPart* metrics_part_ = nullptr;
+  std::unique_ptr<accesslog::WorkerLog> access_log_;  // this worker's lines, on their way out
   uint64_t drain_deadline_ = 0;
   bool draining_ = false;
 

@@ -164,12 +164,15 @@ def free_port() -> int:
 class Sluice:
     """The proxy under test, running in the foreground with `config` and a listener on a free
     port. On exit it gets SIGTERM; if it had died on its own, the test fails. Its stdout and
-    stderr both go to the log, unless separate_stdout: then stdout goes to its own file."""
+    stderr both go to the log, unless separate_stdout: then stdout goes to its own file, or
+    stdout_fd: then stdout is that descriptor (a pipe the test holds, say)."""
 
-    def __init__(self, config: dict, *, config_flag: str = "-c", separate_stdout: bool = False):
+    def __init__(self, config: dict, *, config_flag: str = "-c", separate_stdout: bool = False,
+                 stdout_fd: int | None = None):
         self.config = copy.deepcopy(config)
         self.config_flag = config_flag
         self.separate_stdout = separate_stdout
+        self.stdout_fd = stdout_fd
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log_path = ""
@@ -223,7 +226,8 @@ class Sluice:
                 (open(self.stdout_path, "wb") if self.separate_stdout else log) as out:
             self.proc = subprocess.Popen(
                 [sluice_binary(), self.config_flag, self.config_path],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=log)
+                stdin=subprocess.DEVNULL, stdout=out if self.stdout_fd is None else self.stdout_fd,
+                stderr=log)
         self._stopping = False
         if self not in _proxies:
             _proxies.append(self)
