@@ -1,6 +1,7 @@
 """Command line: --version, --help, --check, --probe, and starting with a bad or missing config."""
 
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -87,6 +88,34 @@ def test_check_accepts_the_example_config():
     for path in [write_file("example.json", EXAMPLE_CONFIG), *map(with_certificates, shipped)]:
         result = run_cli("--check", path)
         assert result.returncode == 0, f"--check {path}: {result!r}"
+
+
+def kubernetes_config() -> str:
+    """The sluice.json block of examples/kubernetes/configmap.yaml, as YAML reads it (a literal
+    block scalar: its indentation removed, one final line break)."""
+    path = os.path.join(REPO, "examples", "kubernetes", "configmap.yaml")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "sluice.json: |") + 1
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    block = []
+    for line in lines[start:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        block.append(line[indent:])
+    return "\n".join(block).rstrip("\n") + "\n"
+
+
+def test_check_accepts_the_kubernetes_example_config_and_its_checksum_is_current():
+    text = kubernetes_config()
+    result = run_cli("--check", write_file("kubernetes.json", text))
+    assert result.returncode == 0, f"configmap.yaml's sluice.json: {result!r}"
+    with open(os.path.join(REPO, "examples", "kubernetes", "deployment.yaml"),
+              encoding="utf-8") as f:
+        annotation = re.search(r'checksum/config: "([0-9a-f]{64})"', f.read())
+    assert annotation, "deployment.yaml has no checksum/config annotation"
+    assert annotation.group(1) == hashlib.sha256(text.encode()).hexdigest(), \
+        "deployment.yaml's checksum/config is not the sha256 of configmap.yaml's sluice.json"
 
 
 def test_check_rejects_malformed_json_naming_the_line():
