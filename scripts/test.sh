@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds Sluice and runs every test: the Catch2 units (ctest) and the integration tests (pytest,
 # test/integration) in a release build, the same suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and the libFuzzer target for 60 seconds. Ends with one line:
-# "N passed, N failed", counting each unit and each integration test of every stage.
+# UndefinedBehaviorSanitizer, the libFuzzer target for 60 seconds, and the Docker image built and
+# run with podman (scripts/test-container). Ends with one line: "N passed, N failed", counting
+# each unit and each integration test of every stage, and each step of the container test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -108,6 +109,27 @@ if command -v clang++ >/dev/null; then
   fi
 else
   echo "fuzz: clang++ missing"; failed=$((failed + 1))
+fi
+
+# The image, built and run as a sidecar with podman: each checked step counts. A machine where
+# podman cannot run containers fails its steps; it is never skipped.
+echo "== container image (podman): build, serve, access log, metrics, health check, reload, drain"
+mkdir -p build
+bash scripts/test-container >build/test-container.log 2>&1
+status=$?
+grep -v '^ok ' build/test-container.log
+line=$(grep -E '^container: [0-9]+ passed, [0-9]+ failed' build/test-container.log | tail -1)
+if [[ -z "$line" ]]; then
+  echo "container: no count from scripts/test-container (exit status $status)"
+  failed=$((failed + 1))
+else
+  good=$(sed -E 's/^container: ([0-9]+) passed.*/\1/' <<<"$line")
+  bad=$(sed -E 's/^container: [0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")
+  passed=$((passed + good))
+  failed=$((failed + bad))
+  if [[ $status -ne 0 && $bad -eq 0 ]]; then
+    echo "container: exit status $status with no failed step"; failed=$((failed + 1))
+  fi
 fi
 
 echo "$passed passed, $failed failed"

@@ -8,6 +8,7 @@
 
 #include "conf/config.h"
 #include "conf/snapshot.h"
+#include "core/server/probe.h"
 #include "core/server/process.h"
 #include "core/server/runtime.h"
 #include "version.h"
@@ -17,6 +18,9 @@ namespace {
 constexpr const char* kUsage =
     "usage: sluice -c FILE      run with the JSON config FILE (also --config FILE)\n"
     "       sluice --check FILE validate FILE, print any errors, exit 0 (valid) or 1\n"
+    "       sluice --probe URL  GET URL (http://127.0.0.1:PORT/PATH or http://[::1]:PORT/PATH)\n"
+    "                           within 2 s; exit 0 on a 2xx answer, 1 otherwise with the reason\n"
+    "                           (a container health check: --probe http://127.0.0.1:9901/healthz)\n"
     "       sluice --version    print the version\n"
     "       sluice --help       print this help\n"
     "Signals: SIGHUP reloads the config, SIGUSR1 reopens the access log file,\n"
@@ -60,6 +64,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
+    } else if (arg == "--probe" && i + 2 == argc) {
+      return sluice::core::probe_command(argv[i + 1]);
     } else if ((arg == "-c" || arg == "--config" || arg == "--check") && i + 1 < argc) {
       check_only = check_only || arg == "--check";
       config_path = argv[++i];

@@ -1,11 +1,14 @@
-"""Command line: --version, --help, --check, and starting with a bad or missing config."""
+"""Command line: --version, --help, --check, --probe, and starting with a bad or missing config."""
 
 import glob
+import hashlib
 import os
 import re
 import shutil
+import time
 
-from harness import Backend, Sluice, assert_status, ok, proxy_config, run_cli, workdir, write_file
+from harness import (Backend, BoundBackend, ClosedPort, Sluice, assert_status, hang, ok,
+                     proxy_config, run_cli, workdir, write_file)
 from tls_material import make_material
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,7 +73,7 @@ def test_version_prints_a_version_number():
 def test_help_lists_the_options():
     result = run_cli("--help")
     assert result.returncode == 0, repr(result)
-    for option in ("--config", "--check", "--version"):
+    for option in ("--config", "--check", "--probe", "--version"):
         assert option in result.output, f"--help does not mention {option}: {result!r}"
 
 
@@ -93,6 +96,34 @@ def test_check_accepts_the_example_config():
     for path in [write_file("example.json", EXAMPLE_CONFIG), *map(with_certificates, shipped)]:
         result = run_cli("--check", path)
         assert result.returncode == 0, f"--check {path}: {result!r}"
+
+
+def kubernetes_config() -> str:
+    """The sluice.json block of examples/kubernetes/configmap.yaml, as YAML reads it (a literal
+    block scalar: its indentation removed, one final line break)."""
+    path = os.path.join(REPO, "examples", "kubernetes", "configmap.yaml")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "sluice.json: |") + 1
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    block = []
+    for line in lines[start:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        block.append(line[indent:])
+    return "\n".join(block).rstrip("\n") + "\n"
+
+
+def test_check_accepts_the_kubernetes_example_config_and_its_checksum_is_current():
+    text = kubernetes_config()
+    result = run_cli("--check", write_file("kubernetes.json", text))
+    assert result.returncode == 0, f"configmap.yaml's sluice.json: {result!r}"
+    with open(os.path.join(REPO, "examples", "kubernetes", "deployment.yaml"),
+              encoding="utf-8") as f:
+        annotation = re.search(r'checksum/config: "([0-9a-f]{64})"', f.read())
+    assert annotation, "deployment.yaml has no checksum/config annotation"
+    assert annotation.group(1) == hashlib.sha256(text.encode()).hexdigest(), \
+        "deployment.yaml's checksum/config is not the sha256 of configmap.yaml's sluice.json"
 
 
 def test_check_rejects_malformed_json_naming_the_line():
@@ -167,3 +198,90 @@ def test_long_config_option_starts_the_proxy():
         response = proxy.get("/")
     assert_status(response, 200)
     assert response.body == b"long option"
+
+
+# --------------------------------------------------------------------------- --probe URL
+
+def timed_probe(url: str):
+    """Runs `sluice --probe URL`; returns (result, seconds it took)."""
+    start = time.monotonic()
+    result = run_cli("--probe", url)
+    return result, time.monotonic() - start
+
+
+def assert_one_line(result) -> None:
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].strip(), f"expected one line of output: {result!r}"
+
+
+def test_probe_exits_0_on_a_200():
+    with Backend(ok(b"alive")) as backend:
+        result, _ = timed_probe(f"http://{backend.address}/healthz?full=1")
+        requests = list(backend.requests)
+    assert result.returncode == 0, repr(result)
+    assert_one_line(result)
+    assert "200" in result.output, repr(result)
+    assert [(r.method, r.target) for r in requests] == [("GET", "/healthz?full=1")], requests
+    assert requests[0].header("host") == backend.address, requests[0].headers
+
+
+def test_probe_exits_0_on_a_200_over_ipv6():
+    with BoundBackend(ok(), host="::1") as backend:
+        result, _ = timed_probe(f"http://{backend.address}/healthz")
+    assert result.returncode == 0, repr(result)
+
+
+def test_probe_exits_1_on_a_503_naming_the_status():
+    with Backend(ok(b"draining", status=503)) as backend:
+        result, _ = timed_probe(f"http://{backend.address}/healthz")
+    assert result.returncode == 1, repr(result)
+    assert_one_line(result)
+    assert "503" in result.output, repr(result)
+
+
+def test_probe_exits_1_on_a_redirect():
+    with Backend(ok(status=302, headers=[("Location", "/elsewhere")])) as backend:
+        result, _ = timed_probe(f"http://{backend.address}/")
+    assert result.returncode == 1, repr(result)
+    assert "302" in result.output, repr(result)
+
+
+def test_probe_exits_1_quickly_when_nothing_listens():
+    with ClosedPort() as port:
+        result, seconds = timed_probe(f"http://{port.address}/healthz")
+    assert result.returncode == 1, repr(result)
+    assert_one_line(result)
+    assert "refused" in result.output.lower(), repr(result)
+    assert seconds < 1.0, f"took {seconds:.2f} s to see a refused connection"
+
+
+def test_probe_exits_1_when_no_answer_comes_within_its_timeout():
+    with Backend(hang(), strict=False) as backend:
+        result, seconds = timed_probe(f"http://{backend.address}/healthz")
+    assert result.returncode == 1, repr(result)
+    assert_one_line(result)
+    assert "no response within" in result.output, repr(result)
+    assert 1.5 < seconds < 4.0, f"gave up after {seconds:.2f} s, expected about 2 s"
+
+
+def test_probe_exits_1_when_the_backend_closes_without_an_answer():
+    with Backend(lambda ex: ex.close(), strict=False) as backend:
+        result, _ = timed_probe(f"http://{backend.address}/healthz")
+    assert result.returncode == 1, repr(result)
+    assert_one_line(result)
+
+
+def test_probe_refuses_urls_it_must_not_reach():
+    for url in ("http://192.0.2.1:9901/healthz",  # not loopback: never connected to
+                "http://localhost:9901/healthz",  # a name: never resolved
+                "https://127.0.0.1:9901/healthz", "127.0.0.1:9901/healthz",
+                "http://127.0.0.1:0/healthz"):
+        result, seconds = timed_probe(url)
+        assert result.returncode == 1, f"--probe {url}: {result!r}"
+        assert_one_line(result)
+        assert seconds < 1.0, f"--probe {url} took {seconds:.2f} s"
+
+
+def test_probe_without_a_url_is_a_usage_error():
+    result = run_cli("--probe")
+    assert result.returncode == 2, repr(result)
