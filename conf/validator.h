@@ -56,6 +56,7 @@ class Validator {
   bool read_address(const Json& object, const std::string& path, SocketAddress& out);
 
   void read_listeners(const Json& value, const std::string& path, Config& config);
+  void read_proxy_protocol(const Json& value, const std::string& path, ListenerConfig& listener);
   void read_upstreams(const Json& value, const std::string& path, Config& config);
   void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
   void read_backend(const Json& value, const std::string& path, BackendConfig& backend);
