@@ -62,7 +62,7 @@ void Exchange::attempt(RetryWhere where) {
   int error = 0;
   upstream_ =
       UpstreamConnection::open(ctx_, connector, b.address, b.address_hash,
-                               reinterpret_cast<const sockaddr*>(&b.sockaddr), this, &error);
+                               reinterpret_cast<const sockaddr*>(&b.sockaddr), {}, this, &error);
   if (!upstream_) return attempt_failed(502, uv_strerror(error), AttemptFailure::kConnect);
   upstream_->count_exchange();
   upstream_->deadline().set(timeouts().upstream_connect_ms);
