@@ -20,8 +20,11 @@ namespace sluice::core {
 
 class Downstream final : public StreamHandler, public ClientSide {
  public:
-  // Takes an accepted client stream; the connection then lives until it closes itself.
-  static void open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer);
+  // Takes an accepted client stream; the connection then lives until it closes itself. `peer`
+  // is the client; `destination`, when given, the address it connected to (both from a PROXY
+  // header, where the listener reads one); else the socket's own address, asked when needed.
+  static void open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer,
+                   const sockaddr_storage* destination = nullptr);
   // The worker is shutting down: finish the current exchange, then close; close now if idle.
   void begin_drain();
   // Closes at once, whatever is in flight (the drain deadline passed).
@@ -65,6 +68,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   void half_close() override { stream_->shutdown_write(); }
   void act_on_ending() override;
   std::string_view client_address() const override { return client_ip_; }
+  bool connection_endpoints(sockaddr_storage* source, sockaddr_storage* destination) override;
   const TransportFacts* transport() const override { return stream_->transport(); }
 
   void consume(Block* block, const char* data, size_t length);
@@ -101,6 +105,15 @@ class Downstream final : public StreamHandler, public ClientSide {
   bool close_when_drained_ = false;  // closing without lingering, once the last bytes are out
   bool held_ = false;  // the next request waits until the client takes the answers before it
   char client_ip_[48] = {};
+  // The client's address and port, and the one it connected to; sa_family 0 while unknown.
+  // A sockaddr_in6's room each, not a sockaddr_storage's: this is per idle connection.
+  union Endpoint {
+    sockaddr any;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  Endpoint client_{};
+  Endpoint local_{};
 };
 
 }  // namespace sluice::core

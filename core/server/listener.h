@@ -5,10 +5,13 @@
 
 #include <uv.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "conf/config.h"
 #include "core/io/transport.h"
+#include "core/server/proxy_header_wait.h"
 
 namespace sluice::core {
 
@@ -20,6 +23,8 @@ int open_listening_socket(const conf::SocketAddress& address, std::string* error
 class Listener {
  public:
   Listener(WorkerContext& ctx, Acceptor& acceptor, int fd);
+  // Every connection starts with a PROXY header, from a peer in `from` (empty: any peer).
+  void read_proxy_headers(std::vector<conf::Cidr> from);
   void close();  // stops accepting; the object frees itself once libuv lets go
 
  private:
@@ -35,6 +40,7 @@ class Listener {
   uv_timer_t pause_;
   int fd_;
   int open_handles_ = 2;
+  std::unique_ptr<ProxyHeaderReader> proxy_headers_;  // set on a PROXY protocol listener
 };
 
 }  // namespace sluice::core

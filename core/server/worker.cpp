@@ -89,7 +89,11 @@ void Worker::start() {
     Acceptor* acceptor = i < tls_acceptors_.size() && tls_acceptors_[i]
                              ? static_cast<Acceptor*>(tls_acceptors_[i].get())
                              : acceptor_.get();
-    listeners_.push_back(new Listener(*ctx_, *acceptor, listen_fds_[i]));
+    auto* listener = new Listener(*ctx_, *acceptor, listen_fds_[i]);
+    const auto& configs = ctx_->current->snapshot->config.listeners;
+    if (i < configs.size() && configs[i].proxy_protocol)
+      listener->read_proxy_headers(configs[i].proxy_protocol_from);
+    listeners_.push_back(listener);
   }
   thread_ = std::thread([this] { run(); });
 }
