@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/io/log.h"
@@ -51,6 +52,16 @@ void proxied_target(ClientSide& client, const balancer::Backend& backend, Proxie
   out->key_hash = balancer::hash_key(out->key);
 }
 
+// The header a new connection for `target` opens with; it names no client when the client's
+// endpoints could not be told.
+size_t proxy_header(conf::ProxyProtocolVersion version, const ProxiedTarget& target, char* out) {
+  const auto* source = target.known ? reinterpret_cast<const sockaddr*>(&target.source) : nullptr;
+  const auto* destination =
+      target.known ? reinterpret_cast<const sockaddr*>(&target.destination) : nullptr;
+  return version == conf::ProxyProtocolVersion::kV1 ? write_proxy_v1(source, destination, out)
+                                                    : write_proxy_v2(source, destination, out);
+}
+
 }  // namespace
 
 bool Exchange::pick_backend(uint64_t now_ms) {
@@ -86,11 +97,11 @@ void Exchange::attempt(RetryWhere where) {
   const balancer::Backend& b = upstream_config().pool.backends[record_.backend];
   Connector& connector = *generation_->connectors[record_.upstream];
   const conf::ProxyProtocolVersion proxy_protocol = upstream_config().settings.send_proxy_protocol;
-  ProxiedTarget proxied;
-  if (proxy_protocol != conf::ProxyProtocolVersion::kNone) proxied_target(client_, b, &proxied);
   const bool plain = proxy_protocol == conf::ProxyProtocolVersion::kNone;
-  const std::string& key = plain ? b.address : proxied.key;
-  const uint64_t key_hash = plain ? b.address_hash : proxied.key_hash;
+  std::optional<ProxiedTarget> proxied;  // constructed only for upstreams that send headers
+  if (!plain) proxied_target(client_, b, &proxied.emplace());
+  const std::string& key = plain ? b.address : proxied->key;
+  const uint64_t key_hash = plain ? b.address_hash : proxied->key_hash;
   if (!fresh) {
     // A request that could not be resent avoids a connection that idled long enough to be
     // closing at the backend's end.
@@ -106,14 +117,7 @@ void Exchange::attempt(RetryWhere where) {
     }
   }
   char header[kProxyHeaderMaxWrite];
-  size_t header_length = 0;
-  const auto* source = proxied.known ? reinterpret_cast<const sockaddr*>(&proxied.source) : nullptr;
-  const auto* destination =
-      proxied.known ? reinterpret_cast<const sockaddr*>(&proxied.destination) : nullptr;
-  if (proxy_protocol == conf::ProxyProtocolVersion::kV1)
-    header_length = write_proxy_v1(source, destination, header);
-  else if (proxy_protocol == conf::ProxyProtocolVersion::kV2)
-    header_length = write_proxy_v2(source, destination, header);
+  const size_t header_length = plain ? 0 : proxy_header(proxy_protocol, *proxied, header);
   int error = 0;
   upstream_ = UpstreamConnection::open(ctx_, connector, key, key_hash,
                                        reinterpret_cast<const sockaddr*>(&b.sockaddr),
