@@ -86,6 +86,8 @@ std::optional<Cidr> parse_cidr(std::string_view text, std::string* problem) {
   const std::string host(text.substr(0, slash));
   Cidr cidr;
   cidr.text = std::string(text);
+  if (host.find('\0') != std::string::npos)  // inet_pton would stop there
+    return refuse_cidr("the address contains a NUL character");
   if (inet_pton(AF_INET, host.c_str(), cidr.bytes) == 1)
     cidr.family = AF_INET;
   else if (inet_pton(AF_INET6, host.c_str(), cidr.bytes) == 1)

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <string_view>
 
 #include "conf/config.h"
 #include "conf/socket_address.h"
@@ -57,7 +58,7 @@ Cidr cidr(const char* text) {
   return *parsed_cidr;
 }
 
-std::string cidr_problem(const char* text) {
+std::string cidr_problem(std::string_view text) {
   std::string problem;
   CHECK_FALSE(parse_cidr(text, &problem).has_value());
   return problem;
@@ -137,6 +138,7 @@ TEST_CASE("networks: each mistake is named", "[conf][proxy_protocol]") {
   CHECK(cidr_problem("10.0.0/8") == "\"10.0.0\" is not a numeric IPv4 or IPv6 address");
   CHECK(cidr_problem("[::1]/128") == "\"[::1]\" is not a numeric IPv4 or IPv6 address");
   CHECK(cidr_problem("") == "\"\" is not a numeric IPv4 or IPv6 address");
+  CHECK(cidr_problem(std::string("10.0.0.0\0/8", 11)) == "the address contains a NUL character");
   CHECK(cidr_problem("2001:db8::1/32") ==
         "bits are set past the /32 prefix; the network is 2001:db8::/32");
   CHECK(cidr_problem("192.168.1.1/23") ==
