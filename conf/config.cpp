@@ -208,10 +208,11 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
   for (size_t i = 0; i < value.size(); ++i) {
     const std::string at = path + "/" + std::to_string(i);
     if (!expect_object(value[i], at)) continue;
-    check_keys(value[i], at, {"address", "tls"});
+    check_keys(value[i], at, {"address", "tls", "proxy_protocol", "proxy_protocol_from"});
     ListenerConfig listener;
     if (auto it = value[i].find("tls"); it != value[i].end())
       read_listener_tls(*it, at + "/tls", listener.tls.emplace());
+    read_proxy_protocol(value[i], at, listener);
     if (!read_address(value[i], at, listener.address, AddressOf::kListener)) continue;
     // Compare the resolved bytes, so "0.0.0.0:80" and "0.0.0.0:080" count as one address.
     for (size_t j = 0; j < config.listeners.size(); ++j) {
@@ -223,6 +224,32 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
       }
     }
     config.listeners.push_back(std::move(listener));
+  }
+}
+
+// "proxy_protocol": true, and who may send the header: a list of networks, only with it.
+void Validator::read_proxy_protocol(const Json& value, const std::string& path,
+                                    ListenerConfig& listener) {
+  read_bool(value, path, "proxy_protocol", listener.proxy_protocol);
+  auto it = value.find("proxy_protocol_from");
+  if (it == value.end()) return;
+  const std::string at = path + "/proxy_protocol_from";
+  if (!listener.proxy_protocol)
+    return fail(at, "applies only with \"proxy_protocol\": true on the same listener");
+  if (!it->is_array() || it->empty())
+    return expected(at, "an array of at least one network such as \"10.0.0.0/8\"", *it);
+  for (size_t i = 0; i < it->size(); ++i) {
+    const std::string item = at + "/" + std::to_string(i);
+    std::string text, problem;
+    if (!read_string((*it)[i], item, text)) continue;
+    std::optional<Cidr> cidr = parse_cidr(text, &problem);
+    if (cidr) {
+      listener.proxy_protocol_from.push_back(std::move(*cidr));
+      continue;
+    }
+    const std::string what =
+        "a network such as \"10.0.0.0/8\" or \"2001:db8::/32\", or one address";
+    fail(item, "expected " + what + ", got \"" + text + "\" (" + problem + ")");
   }
 }
 

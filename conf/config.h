@@ -39,9 +39,22 @@ struct ListenerTlsConfig {
   uint32_t handshake_timeout_ms = 10000;
 };
 
+// An IPv4 or IPv6 network: "10.0.0.0/8", "2001:db8::/32"; a bare address is one host.
+struct Cidr {
+  std::string text;
+  sa_family_t family = AF_UNSPEC;
+  uint8_t bytes[16] = {};  // the network, host bits zero (4 used for IPv4)
+  uint8_t prefix = 0;      // bits that count
+  bool contains(const sockaddr_storage& address) const;
+};
+
 struct ListenerConfig {
   SocketAddress address;
   std::optional<ListenerTlsConfig> tls;  // absent: plain TCP
+  // Every connection starts with a PROXY protocol header (v1 or v2), read before anything else
+  // (TLS included); its source address stands for the client's from then on.
+  bool proxy_protocol = false;
+  std::vector<Cidr> proxy_protocol_from;  // peers allowed to send one; empty: any
 };
 
 // TLS to an upstream's backends. Connections with different settings are never pooled together.
@@ -52,6 +65,8 @@ struct UpstreamTlsConfig {
   std::string client_cert;  // a client certificate for backends that ask for one
   std::string client_key;
 };
+
+enum class ProxyProtocolVersion : uint8_t { kNone, kV1, kV2 };
 
 struct BackendConfig {
   SocketAddress address;  // unset when dns_name is set
@@ -100,6 +115,8 @@ struct UpstreamConfig {
   HealthCheckConfig health;
   PassiveHealthConfig passive;
   std::optional<UpstreamTlsConfig> tls;  // absent: plain TCP
+  // Each new connection to a backend starts with a PROXY protocol header naming the client.
+  ProxyProtocolVersion send_proxy_protocol = ProxyProtocolVersion::kNone;
 };
 
 struct RouteConfig {

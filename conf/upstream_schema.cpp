@@ -101,7 +101,8 @@ void Validator::read_upstream(const Json& value, const std::string& path,
   if (!expect_object(value, path)) return;
   check_keys(value, path,
              {"balance", "hash_key", "backends", "keepalive", "keepalive_timeout_ms",
-              "non_retriable_max_idle_ms", "retries", "slow_start_ms", "health", "passive", "tls"});
+              "non_retriable_max_idle_ms", "retries", "slow_start_ms", "health", "passive", "tls",
+              "send_proxy_protocol"});
   if (auto it = value.find("balance"); it != value.end()) {
     const std::string at = path + "/balance";
     if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance)) {
@@ -124,6 +125,17 @@ void Validator::read_upstream(const Json& value, const std::string& path,
     read_passive(*it, path + "/passive", upstream.passive);
   if (auto it = value.find("tls"); it != value.end())
     read_upstream_tls(*it, path + "/tls", upstream.tls.emplace());
+  if (auto it = value.find("send_proxy_protocol"); it != value.end()) {
+    std::string version;
+    if (read_string(*it, path + "/send_proxy_protocol", version)) {
+      if (version == "v1")
+        upstream.send_proxy_protocol = ProxyProtocolVersion::kV1;
+      else if (version == "v2")
+        upstream.send_proxy_protocol = ProxyProtocolVersion::kV2;
+      else
+        expected(path + "/send_proxy_protocol", "\"v1\" or \"v2\"", *it);
+    }
+  }
   const Json* backends = require(value, path, "backends");
   if (backends == nullptr) return;
   const std::string at = path + "/backends";

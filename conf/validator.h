@@ -71,6 +71,7 @@ class Validator {
                     AddressOf owner = AddressOf::kListener);
 
   void read_listeners(const Json& value, const std::string& path, Config& config);
+  void read_proxy_protocol(const Json& value, const std::string& path, ListenerConfig& listener);
   void read_upstreams(const Json& value, const std::string& path, Config& config);
   void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
   void read_backend(const Json& value, const std::string& path, BackendConfig& backend);

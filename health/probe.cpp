@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/io/log.h"
+#include "core/io/proxy_protocol.h"
 #include "health/passive.h"
 
 namespace sluice::health {
@@ -41,7 +42,22 @@ void Probe::begin_check() {
   int error = 0;
   parser_.reset();
   started_in_ = ejection_at_start(backend_);
-  stream_ = connector_.connect(reinterpret_cast<const sockaddr*>(&backend_.sockaddr), this, &error);
+  // A backend that expects PROXY headers gets one on a check too, naming no client: the
+  // check is the proxy's own connection (v2 LOCAL, v1 UNKNOWN).
+  char preface[core::kProxyHeaderMaxWrite];
+  size_t preface_length = 0;
+  switch (upstream_.settings.send_proxy_protocol) {
+    case conf::ProxyProtocolVersion::kNone:
+      break;
+    case conf::ProxyProtocolVersion::kV1:
+      preface_length = core::write_proxy_v1(nullptr, nullptr, preface);
+      break;
+    case conf::ProxyProtocolVersion::kV2:
+      preface_length = core::write_proxy_v2(nullptr, nullptr, preface);
+      break;
+  }
+  stream_ = connector_.connect(reinterpret_cast<const sockaddr*>(&backend_.sockaddr),
+                               std::string_view(preface, preface_length), this, &error);
   if (stream_ == nullptr) return finish({balancer::CheckFailure::kConnect, error});
   deadline_.set(upstream_.settings.health.timeout_ms);
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds Sluice and runs every test: the Catch2 units (ctest) and the integration tests (pytest,
 # test/integration) in a release build, the same suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, the libFuzzer target for 60 seconds, and the Docker image built and
-# run with podman (scripts/test-container). Ends with one line: "N passed, N failed", counting
-# each unit and each integration test of every stage, and each step of the container test.
+# UndefinedBehaviorSanitizer, the libFuzzer targets for 60 seconds in all, and the Docker image
+# built and run with podman (scripts/test-container). Ends with one line: "N passed, N failed",
+# counting each unit and each integration test of every stage, and each step of the container test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -94,15 +94,16 @@ fuzz() {
   rm -rf "$corpus"
 }
 
-echo "== fuzzing the request parser and the config parser (${fuzz_seconds}s in all)"
+echo "== fuzzing the request, config and PROXY header parsers (${fuzz_seconds}s in all)"
 if command -v clang++ >/dev/null; then
   mkdir -p build-fuzz
   if CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
        -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >build-fuzz/configure.log 2>&1 &&
-     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head fuzz_config \
+     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head fuzz_config fuzz_proxy_protocol \
        >build-fuzz/build.log 2>&1; then
-    fuzz fuzz_request_head test/fuzz/corpus $((fuzz_seconds * 2 / 3)) 4096
-    fuzz fuzz_config test/fuzz/config_corpus $((fuzz_seconds / 3)) 8192
+    fuzz fuzz_request_head test/fuzz/corpus $((fuzz_seconds / 2)) 4096
+    fuzz fuzz_config test/fuzz/config_corpus $((fuzz_seconds / 4)) 8192
+    fuzz fuzz_proxy_protocol test/fuzz/proxy_protocol_corpus $((fuzz_seconds / 4)) 2048
   else
     echo "fuzz: build failed"; tail -n 40 build-fuzz/configure.log build-fuzz/build.log
     failed=$((failed + 1))

@@ -89,11 +89,12 @@ TlsStream* TlsStream::accept(uv_loop_t* loop, core::BlockPool& pool, core::Strea
 }
 
 TlsStream* TlsStream::connect(uv_loop_t* loop, core::BlockPool& pool, core::Connector& transport,
-                              const sockaddr* address, SSL* ssl, std::shared_ptr<const void> keep,
-                              uint32_t timeout_ms, core::StreamHandler* handler, int* error) {
+                              const sockaddr* address, std::string_view preface, SSL* ssl,
+                              std::shared_ptr<const void> keep, uint32_t timeout_ms,
+                              core::StreamHandler* handler, int* error) {
   auto* s = new TlsStream(loop, pool, ssl, std::move(keep), false);
   s->handler_ = handler;
-  s->inner_ = transport.connect(address, s, error);
+  s->inner_ = transport.connect(address, preface, s, error);
   if (!s->inner_) {
     s->close();
     return nullptr;

@@ -22,11 +22,13 @@ class TlsStream final : public core::Stream, private core::StreamHandler {
   // `ssl`'s callbacks point into (the listener's context) for as long as the stream lives.
   static TlsStream* accept(uv_loop_t* loop, core::BlockPool& pool, core::Stream* transport,
                            SSL* ssl, std::shared_ptr<const void> keep, uint32_t timeout_ms);
-  // Client side: connects through `transport`, then shakes hands; `handler` hears
-  // on_connected() once, after the handshake (0) or when either step failed.
+  // Client side: connects through `transport` (which writes `preface` first), then shakes
+  // hands; `handler` hears on_connected() once, after the handshake (0) or when either step
+  // failed.
   static TlsStream* connect(uv_loop_t* loop, core::BlockPool& pool, core::Connector& transport,
-                            const sockaddr* address, SSL* ssl, std::shared_ptr<const void> keep,
-                            uint32_t timeout_ms, core::StreamHandler* handler, int* error);
+                            const sockaddr* address, std::string_view preface, SSL* ssl,
+                            std::shared_ptr<const void> keep, uint32_t timeout_ms,
+                            core::StreamHandler* handler, int* error);
 
   void read_start() override;
   void read_stop() override;
@@ -44,6 +46,9 @@ class TlsStream final : public core::Stream, private core::StreamHandler {
   void end_cleanly() override;
   void close() override;
   const core::TransportFacts* transport() const override { return &facts_; }
+  bool local_address(sockaddr_storage* out) const override {
+    return inner_ && inner_->local_address(out);
+  }
 
  private:
   enum class State { kHandshake, kOpen, kRefusing, kFailed };

@@ -24,8 +24,8 @@ core::Stream* TlsAcceptor::accept(int fd) {
   return TlsStream::accept(loop_, blocks_, tcp, ssl, context_, context_->handshake_timeout_ms());
 }
 
-core::Stream* TlsConnector::connect(const sockaddr* address, core::StreamHandler* handler,
-                                    int* error) {
+core::Stream* TlsConnector::connect(const sockaddr* address, std::string_view preface,
+                                    core::StreamHandler* handler, int* error) {
   char host[64];
   sockaddr_storage storage{};
   const bool v6 = address->sa_family == AF_INET6;
@@ -44,8 +44,8 @@ core::Stream* TlsConnector::connect(const sockaddr* address, core::StreamHandler
   if (!slot) slot = std::make_unique<SessionSlot>();
   if (slot->session) SSL_set_session(ssl, slot->session);
   SSL_set_ex_data(ssl, ClientContext::session_slot_index(), slot.get());
-  return TlsStream::connect(loop_, blocks_, plain_, address, ssl, context_, timeout_ms_, handler,
-                            error);
+  return TlsStream::connect(loop_, blocks_, plain_, address, preface, ssl, context_, timeout_ms_,
+                            handler, error);
 }
 
 }  // namespace sluice::tls

@@ -41,7 +41,9 @@ class TlsConnector final : public core::Connector {
         plain_(plain),
         context_(std::move(context)),
         timeout_ms_(timeout_ms) {}
-  core::Stream* connect(const sockaddr* address, core::StreamHandler* handler, int* error) override;
+  // The preface goes to the plain connector: it precedes the TLS handshake on the wire.
+  core::Stream* connect(const sockaddr* address, std::string_view preface,
+                        core::StreamHandler* handler, int* error) override;
   const ClientContext& context() const { return *context_; }
 
  private:

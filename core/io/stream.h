@@ -3,6 +3,8 @@
 // the bytes are on the wire. A Stream deletes itself after close() once the loop lets it go.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <string_view>
 
@@ -61,6 +63,9 @@ class Stream {
   virtual void close() = 0;
   // Transport facts, or nullptr when the transport has none (plain TCP).
   virtual const TransportFacts* transport() const { return nullptr; }
+  // The connection's local address (a system call: asked once, when a PROXY header toward a
+  // backend needs it). False when the stream cannot tell.
+  virtual bool local_address(sockaddr_storage* /*out*/) const { return false; }
 
  protected:
   StreamHandler* handler_ = nullptr;

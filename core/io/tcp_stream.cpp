@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <new>
 
 namespace sluice::core {
@@ -189,6 +190,11 @@ size_t TcpStream::unsent_bytes() const {
   return tcp_.write_queue_size + static_cast<size_t>(in_kernel);
 }
 
+bool TcpStream::local_address(sockaddr_storage* out) const {
+  int length = sizeof *out;
+  return uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(out), &length) == 0;
+}
+
 void TcpStream::shutdown_write() {
   if (closing_) return;
   auto* req = new uv_shutdown_t;
@@ -219,10 +225,22 @@ Stream* TcpAcceptor::accept(int fd) {
   return s;
 }
 
-Stream* TcpConnector::connect(const sockaddr* address, StreamHandler* handler, int* error) {
+Stream* TcpConnector::connect(const sockaddr* address, std::string_view preface,
+                              StreamHandler* handler, int* error) {
   TcpStream* s = TcpStream::connect(loop_, blocks_, address, handler, error);
-  if (s) s->use_bulk_blocks(bulk_);
-  return s;
+  if (!s) return nullptr;
+  s->use_bulk_blocks(bulk_);
+  if (preface.empty()) return s;
+  // libuv holds writes made while connecting and sends them, in order, once connected: the
+  // preface goes out before anything the handler writes after on_connected().
+  Block* block = blocks_.acquire(preface.size());
+  std::memcpy(block->data(), preface.data(), preface.size());
+  const Slice slice{block, block->data(), preface.size()};
+  *error = s->write(&slice, 1);
+  block_unref(block);
+  if (*error == 0) return s;
+  s->close();
+  return nullptr;
 }
 
 }  // namespace sluice::core

@@ -27,6 +27,7 @@ class TcpStream final : public Stream {
   int write(const Slice* slices, size_t count) override;
   size_t queued_bytes() const override;
   size_t unsent_bytes() const override;
+  bool local_address(sockaddr_storage* out) const override;
   void notify_drained() override { want_drained_ = true; }
   void send_immediately() override;
   void shutdown_write() override;
@@ -72,7 +73,9 @@ class TcpConnector final : public Connector {
  public:
   TcpConnector(uv_loop_t* loop, BlockPool& blocks, BlockPool* bulk)
       : loop_(loop), blocks_(blocks), bulk_(bulk) {}
-  Stream* connect(const sockaddr* address, StreamHandler* handler, int* error) override;
+  // The preface is queued while the connect runs, so it leaves first once connected.
+  Stream* connect(const sockaddr* address, std::string_view preface, StreamHandler* handler,
+                  int* error) override;
 
  private:
   uv_loop_t* loop_;

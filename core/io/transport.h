@@ -6,6 +6,8 @@
 
 #include <sys/socket.h>
 
+#include <string_view>
+
 #include "core/io/stream.h"
 
 namespace sluice::core {
@@ -21,7 +23,12 @@ class Connector {
  public:
   virtual ~Connector() = default;
   // Starts connecting; `handler` gets on_connected() once. nullptr with *error on failure.
-  virtual Stream* connect(const sockaddr* address, StreamHandler* handler, int* error) = 0;
+  // `preface` (may be empty) is written first, ahead of every byte the stream carries, its
+  // own included (a TLS ClientHello): a PROXY protocol header naming the client. It belongs to
+  // the TCP connection, so the connector at the bottom (TCP) writes it and every connector
+  // above passes it down; the caller builds it, so connectors stay shared by all clients.
+  virtual Stream* connect(const sockaddr* address, std::string_view preface, StreamHandler* handler,
+                          int* error) = 0;
 };
 
 }  // namespace sluice::core

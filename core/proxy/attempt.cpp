@@ -1,17 +1,68 @@
 // Upstream attempts: pick a backend, borrow a pooled connection or open one, send the request,
 // and when an attempt fails, retry where decide_retry() allows or answer the client.
+#include <arpa/inet.h>
 #include <llhttp.h>
+#include <netinet/in.h>
 #include <uv.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/io/log.h"
+#include "core/io/peer_address.h"
+#include "core/io/proxy_protocol.h"
 #include "core/proxy/balance_key.h"
 #include "core/proxy/exchange.h"
 #include "health/passive.h"
 
 namespace sluice::core {
+namespace {
+
+// A connection that opens with a PROXY header speaks for one client: the backend takes every
+// request on it as that client's. So it is pooled under the backend, the client's address and
+// the address the client connected to, and reused only for requests that would send the same
+// addresses (the source port is the first connection's: the key leaves it out, or each client
+// connection would need backend connections of its own).
+struct ProxiedTarget {
+  std::string key;
+  uint64_t key_hash = 0;
+  bool known = false;  // the endpoints below were told; else the header names none
+  sockaddr_storage source{};
+  sockaddr_storage destination{};
+};
+
+void proxied_target(ClientSide& client, const balancer::Backend& backend, ProxiedTarget* out) {
+  out->known = client.connection_endpoints(&out->source, &out->destination);
+  out->key = backend.address;
+  out->key += " for ";
+  out->key += client.client_address();
+  if (out->known) {
+    char ip[INET6_ADDRSTRLEN];
+    peer_address(out->destination, ip, sizeof ip);
+    const bool v6 = out->destination.ss_family == AF_INET6;
+    const uint16_t port =
+        ntohs(v6 ? reinterpret_cast<const sockaddr_in6*>(&out->destination)->sin6_port
+                 : reinterpret_cast<const sockaddr_in*>(&out->destination)->sin_port);
+    out->key += v6 ? " at [" : " at ";
+    out->key += ip;
+    out->key += v6 ? "]:" : ":";
+    out->key += std::to_string(port);
+  }
+  out->key_hash = balancer::hash_key(out->key);
+}
+
+// The header a new connection for `target` opens with; it names no client when the client's
+// endpoints could not be told.
+size_t proxy_header(conf::ProxyProtocolVersion version, const ProxiedTarget& target, char* out) {
+  const auto* source = target.known ? reinterpret_cast<const sockaddr*>(&target.source) : nullptr;
+  const auto* destination =
+      target.known ? reinterpret_cast<const sockaddr*>(&target.destination) : nullptr;
+  return version == conf::ProxyProtocolVersion::kV1 ? write_proxy_v1(source, destination, out)
+                                                    : write_proxy_v2(source, destination, out);
+}
+
+}  // namespace
 
 bool Exchange::pick_backend(uint64_t now_ms) {
   const conf::Upstream& up = upstream_config();
@@ -45,6 +96,12 @@ void Exchange::attempt(RetryWhere where) {
   }
   const balancer::Backend& b = upstream_config().pool.backends[record_.backend];
   Connector& connector = *generation_->connectors[record_.upstream];
+  const conf::ProxyProtocolVersion proxy_protocol = upstream_config().settings.send_proxy_protocol;
+  const bool plain = proxy_protocol == conf::ProxyProtocolVersion::kNone;
+  std::optional<ProxiedTarget> proxied;  // constructed only for upstreams that send headers
+  if (!plain) proxied_target(client_, b, &proxied.emplace());
+  const std::string& key = plain ? b.address : proxied->key;
+  const uint64_t key_hash = plain ? b.address_hash : proxied->key_hash;
   if (!fresh) {
     // A request that could not be resent avoids a connection that idled long enough to be
     // closing at the backend's end.
@@ -52,7 +109,7 @@ void Exchange::attempt(RetryWhere where) {
                                      ? UINT64_MAX
                                      : upstream_config().settings.non_retriable_max_idle_ms;
     if (UpstreamConnection* idle =
-            ctx_.upstreams.take(b.address_hash, b.address, &connector, now_ms, max_idle_ms)) {
+            ctx_.upstreams.take(key_hash, key, &connector, now_ms, max_idle_ms)) {
       upstream_ = idle;
       idle->attach(this);
       idle->count_exchange();
@@ -60,10 +117,12 @@ void Exchange::attempt(RetryWhere where) {
       return send_request_head();
     }
   }
+  char header[kProxyHeaderMaxWrite];
+  const size_t header_length = plain ? 0 : proxy_header(proxy_protocol, *proxied, header);
   int error = 0;
-  upstream_ =
-      UpstreamConnection::open(ctx_, connector, b.address, b.address_hash,
-                               reinterpret_cast<const sockaddr*>(&b.sockaddr), this, &error);
+  upstream_ = UpstreamConnection::open(ctx_, connector, key, key_hash,
+                                       reinterpret_cast<const sockaddr*>(&b.sockaddr),
+                                       std::string_view(header, header_length), this, &error);
   if (!upstream_) return attempt_failed(502, uv_strerror(error), AttemptFailure::kConnect);
   upstream_->count_exchange();
   ctx_.counters.upstream_opened.add();

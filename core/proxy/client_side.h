@@ -2,6 +2,8 @@
 // one; an HTTP/2 stream will be another, so nothing here assumes a connection per exchange.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <string_view>
 
@@ -57,6 +59,10 @@ class ClientSide {
   virtual uint64_t request_payload_bytes() const = 0;
   // The index of the listener the client came in on, or kAdminListener.
   virtual int32_t listener() const = 0;
+  // The client connection's endpoints, for a PROXY protocol header toward a backend: the
+  // client's address and port, and the address it connected to (after a PROXY header from a
+  // balancer, those the header named). False when they cannot be told.
+  virtual bool connection_endpoints(sockaddr_storage* source, sockaddr_storage* destination) = 0;
   // TLS facts of the client's connection (version, SNI, verified subject); null over plain TCP.
   virtual const TransportFacts* transport() const = 0;
 

@@ -10,6 +10,18 @@
 namespace sluice::core {
 namespace {
 constexpr uint32_t kLingerMs = 2000;  // how long a closing connection waits for the client's FIN
+
+template <typename Endpoint>
+void keep_endpoint(const sockaddr_storage& address, Endpoint* out) {
+  if (address.ss_family == AF_INET) std::memcpy(out, &address, sizeof(sockaddr_in));
+  if (address.ss_family == AF_INET6) std::memcpy(out, &address, sizeof(sockaddr_in6));
+}
+
+template <typename Endpoint>
+void give_endpoint(const Endpoint& endpoint, sockaddr_storage* out) {
+  *out = sockaddr_storage{};
+  std::memcpy(out, &endpoint, sizeof endpoint);
+}
 }  // namespace
 
 Downstream::Downstream(WorkerContext& ctx, Stream* stream)
@@ -21,7 +33,7 @@ Downstream::Downstream(WorkerContext& ctx, Stream* stream)
 }
 
 void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer,
-                      int32_t listener) {
+                      int32_t listener, const sockaddr_storage* destination) {
   char ip[sizeof client_ip_];
   peer_address(peer, ip, sizeof ip);
   for (const ConnectionGate* gate : ctx.current->chains.connection_gates) {
@@ -33,6 +45,8 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
       ntohs(peer.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(peer).sin6_port
                                        : reinterpret_cast<const sockaddr_in&>(peer).sin_port);
   c->listener_ = listener;
+  keep_endpoint(peer, &c->client_);
+  if (destination) keep_endpoint(*destination, &c->local_);
   c->next = ctx.clients;
   if (ctx.clients) ctx.clients->prev = c;
   ctx.clients = c;
@@ -43,6 +57,19 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
   stream->set_handler(c);
   stream->read_start();
   c->wait_for(Wait::kHeader, c->timeouts().client_header_ms);
+}
+
+bool Downstream::connection_endpoints(sockaddr_storage* source, sockaddr_storage* destination) {
+  if (client_.any.sa_family == AF_UNSPEC) return false;
+  if (local_.any.sa_family == AF_UNSPEC) {  // asked once, by the first backend that needs it
+    sockaddr_storage local;
+    if (closed_ || !stream_->local_address(&local)) return false;
+    keep_endpoint(local, &local_);
+    if (local_.any.sa_family == AF_UNSPEC) return false;
+  }
+  give_endpoint(client_, source);
+  give_endpoint(local_, destination);
+  return true;
 }
 
 void Downstream::wait_for(Wait wait, uint32_t ms) {

@@ -20,10 +20,12 @@ namespace sluice::core {
 
 class Downstream final : public StreamHandler, public ClientSide {
  public:
-  // Takes an accepted client stream; the connection then lives until it closes itself.
+  // Takes an accepted client stream; the connection then lives until it closes itself. `peer`
+  // is the client; `destination`, when given, the address it connected to (both from a PROXY
+  // header, where the listener reads one); else the socket's own address, asked when needed.
   // `listener` is the listener's index in the config (kAdminListener for the admin listener).
   static void open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer,
-                   int32_t listener);
+                   int32_t listener, const sockaddr_storage* destination = nullptr);
   // The worker is shutting down: finish the current exchange, then close; close now if idle.
   void begin_drain();
   // Closes at once, whatever is in flight (the drain deadline passed).
@@ -70,6 +72,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   uint16_t client_port() const override { return client_port_; }
   uint64_t request_payload_bytes() const override { return parser_.chunk_data_bytes(); }
   int32_t listener() const override { return listener_; }
+  bool connection_endpoints(sockaddr_storage* source, sockaddr_storage* destination) override;
   const TransportFacts* transport() const override { return stream_->transport(); }
 
   void consume(Block* block, const char* data, size_t length);
@@ -108,6 +111,15 @@ class Downstream final : public StreamHandler, public ClientSide {
   char client_ip_[48] = {};
   uint16_t client_port_ = 0;
   int32_t listener_ = 0;
+  // The client's address and port, and the one it connected to; sa_family 0 while unknown.
+  // A sockaddr_in6's room each, not a sockaddr_storage's: this is per idle connection.
+  union Endpoint {
+    sockaddr any;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  Endpoint client_{};
+  Endpoint local_{};
 };
 
 }  // namespace sluice::core

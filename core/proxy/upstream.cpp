@@ -26,10 +26,10 @@ UpstreamConnection::UpstreamConnection(WorkerContext& ctx, const Connector* conn
 
 UpstreamConnection* UpstreamConnection::open(WorkerContext& ctx, Connector& connector,
                                              std::string_view key, uint64_t key_hash,
-                                             const sockaddr* address, UpstreamUser* user,
-                                             int* error) {
+                                             const sockaddr* address, std::string_view preface,
+                                             UpstreamUser* user, int* error) {
   auto* conn = new UpstreamConnection(ctx, &connector, key, key_hash);
-  conn->stream_ = connector.connect(address, conn, error);
+  conn->stream_ = connector.connect(address, preface, conn, error);
   if (!conn->stream_) {
     conn->destroy();
     return nullptr;

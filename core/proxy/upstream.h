@@ -40,12 +40,13 @@ class UpstreamUser {
 
 class UpstreamConnection final : public StreamHandler {
  public:
-  // Starts connecting to `address` through `connector`; nullptr (with *error set) when no
-  // socket could be made. `key` names the backend (its address text) and `key_hash` is
-  // balancer::hash_key(key).
+  // Starts connecting to `address` through `connector`, which writes `preface` (a PROXY
+  // header, or empty) first; nullptr (with *error set) when no socket could be made. `key`
+  // names the backend (its address text, and for connections that open with a PROXY header
+  // the client they speak for) and `key_hash` is balancer::hash_key(key).
   static UpstreamConnection* open(WorkerContext& ctx, Connector& connector, std::string_view key,
-                                  uint64_t key_hash, const sockaddr* address, UpstreamUser* user,
-                                  int* error);
+                                  uint64_t key_hash, const sockaddr* address,
+                                  std::string_view preface, UpstreamUser* user, int* error);
 
   void attach(UpstreamUser* user) { user_ = user; }
   Stream& stream() { return *stream_; }

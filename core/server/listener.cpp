@@ -76,7 +76,10 @@ void Listener::accept_batch() {
     const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      if (Stream* stream = acceptor_.accept(fd)) Downstream::open(ctx_, stream, peer, index_);
+      if (proxy_headers_)
+        proxy_headers_->take(fd, peer);  // the header first; then the acceptor
+      else if (Stream* stream = acceptor_.accept(fd))
+        Downstream::open(ctx_, stream, peer, index_);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -95,7 +98,12 @@ void Listener::on_resume(uv_timer_t* timer) {
   uv_poll_start(&l->poll_, UV_READABLE, &Listener::on_readable);
 }
 
+void Listener::read_proxy_headers(std::vector<conf::Cidr> from) {
+  proxy_headers_ = std::make_unique<ProxyHeaderReader>(ctx_, acceptor_, std::move(from), index_);
+}
+
 void Listener::close() {
+  if (proxy_headers_) proxy_headers_->close_all();
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &Listener::on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&pause_), &Listener::on_closed);
   ::close(fd_);

@@ -5,10 +5,13 @@
 
 #include <uv.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "conf/config.h"
 #include "core/io/transport.h"
+#include "core/server/proxy_header_wait.h"
 
 namespace sluice::core {
 
@@ -21,6 +24,8 @@ class Listener {
  public:
   // `index` is the listener's place in the config, or kAdminListener.
   Listener(WorkerContext& ctx, Acceptor& acceptor, int fd, int32_t index);
+  // Every connection starts with a PROXY header, from a peer in `from` (empty: any peer).
+  void read_proxy_headers(std::vector<conf::Cidr> from);
   void close();  // stops accepting; the object frees itself once libuv lets go
 
  private:
@@ -38,6 +43,7 @@ class Listener {
   int fd_;
   int32_t index_;
   int open_handles_ = 2;
+  std::unique_ptr<ProxyHeaderReader> proxy_headers_;  // set on a PROXY protocol listener
 };
 
 }  // namespace sluice::core

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 #include <vector>
@@ -77,6 +78,12 @@ bool same_listeners(const conf::Config& a, const conf::Config& b) {
   for (size_t i = 0; i < a.listeners.size(); ++i) {
     if (a.listeners[i].address.text != b.listeners[i].address.text) return false;
     if (a.listeners[i].tls.has_value() != b.listeners[i].tls.has_value()) return false;
+    if (a.listeners[i].proxy_protocol != b.listeners[i].proxy_protocol) return false;
+    const auto& from_a = a.listeners[i].proxy_protocol_from;
+    const auto& from_b = b.listeners[i].proxy_protocol_from;
+    if (!std::equal(from_a.begin(), from_a.end(), from_b.begin(), from_b.end(),
+                    [](const auto& x, const auto& y) { return x.text == y.text; }))
+      return false;
   }
   return true;
 }

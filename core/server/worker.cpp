@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "core/admin/pages.h"
 #include "core/accesslog/access_log.h"
+#include "core/admin/pages.h"
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "core/metrics/registry.h"
@@ -138,7 +138,11 @@ void Worker::start() {
     Acceptor* acceptor = i < tls_acceptors_.size() && tls_acceptors_[i]
                              ? static_cast<Acceptor*>(tls_acceptors_[i].get())
                              : acceptor_.get();
-    listeners_.push_back(new Listener(*ctx_, *acceptor, listen_fds_[i], static_cast<int32_t>(i)));
+    auto* listener = new Listener(*ctx_, *acceptor, listen_fds_[i], static_cast<int32_t>(i));
+    const auto& configs = ctx_->current->snapshot->config.listeners;
+    if (i < configs.size() && configs[i].proxy_protocol)
+      listener->read_proxy_headers(configs[i].proxy_protocol_from);
+    listeners_.push_back(listener);
   }
   if (admin_fd_ >= 0) admin_listener_ = new Listener(*ctx_, *acceptor_, admin_fd_, kAdminListener);
   thread_ = std::thread([this] { run(); });

@@ -721,7 +721,7 @@ class Connecting {
     }
     int error = -1;
     core::Stream* s =
-        connector->connect(reinterpret_cast<const sockaddr*>(&address), &handler, &error);
+        connector->connect(reinterpret_cast<const sockaddr*>(&address), {}, &handler, &error);
     CHECK(error == 0);
     REQUIRE(s != nullptr);
     streams.push_back(s);
@@ -934,7 +934,7 @@ TEST_CASE("a TLS connect whose transport cannot start returns no stream and the 
   Recorder handler;
   const sockaddr_in address = backend_address();
   int error = 0;
-  CHECK(c.connector->connect(reinterpret_cast<const sockaddr*>(&address), &handler, &error) ==
+  CHECK(c.connector->connect(reinterpret_cast<const sockaddr*>(&address), {}, &handler, &error) ==
         nullptr);
   CHECK(error == UV_EADDRNOTAVAIL);
   c.loop.pump();

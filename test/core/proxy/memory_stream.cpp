@@ -202,8 +202,8 @@ void MemoryStream::close() {
            [](uv_handle_t* h) { delete static_cast<MemoryStream*>(h->data); });
 }
 
-core::Stream* MemoryConnector::connect(const sockaddr* address, core::StreamHandler* handler,
-                                       int* error) {
+core::Stream* MemoryConnector::connect(const sockaddr* address, std::string_view preface,
+                                       core::StreamHandler* handler, int* error) {
   if (fail_next_ != 0) {
     *error = fail_next_;
     fail_next_ = 0;
@@ -212,6 +212,7 @@ core::Stream* MemoryConnector::connect(const sockaddr* address, core::StreamHand
   std::shared_ptr<MemoryPeer> peer;
   MemoryStream* stream = MemoryStream::make(loop_, pool_, &peer);
   peer->address_ = address_text(address);
+  peer->received_ = std::string(preface);
   stream->set_handler(handler);
   if (!by_hand_) {  // the caller learns of the stream first, so the result comes a turn later
     stream->connect_status_ = 0;

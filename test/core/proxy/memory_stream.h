@@ -119,7 +119,9 @@ class MemoryStream final : public core::Stream {
 class MemoryConnector final : public core::Connector {
  public:
   MemoryConnector(uv_loop_t* loop, core::BlockPool& pool) : loop_(loop), pool_(pool) {}
-  core::Stream* connect(const sockaddr* address, core::StreamHandler* handler, int* error) override;
+  // The preface counts as written by the proxy: the peer has received it first.
+  core::Stream* connect(const sockaddr* address, std::string_view preface,
+                        core::StreamHandler* handler, int* error) override;
 
   // Connects wait for MemoryPeer::finish_connect() instead of succeeding by themselves.
   void finish_connects_by_hand() { by_hand_ = true; }

@@ -22,7 +22,8 @@ conf::Config harness_config(const HarnessSetup& setup) {
   up.name = "app";
   up.balance = setup.balance;
   up.retries = setup.retries;
-  for (const char* address : {kBackendA, kBackendB}) {
+  up.send_proxy_protocol = setup.send_proxy_protocol;
+  for (const char* address : setup.backends) {
     conf::BackendConfig backend;
     backend.address = *conf::parse_socket_address(address);
     up.backends.push_back(backend);
@@ -72,11 +73,16 @@ ProxyHarness::~ProxyHarness() {
 }
 
 MemoryPeer& ProxyHarness::open_client() {
+  return open_client(client_address(), nullptr);
+}
+
+MemoryPeer& ProxyHarness::open_client(const sockaddr_storage& address,
+                                      const sockaddr_storage* destination) {
   std::shared_ptr<MemoryPeer> peer;
   MemoryStream* stream = MemoryStream::make(&loop_, ctx_->blocks, &peer);
   clients_.push_back(peer);
   uv_update_time(&loop_);  // accepted now: the header deadline counts from here
-  core::Downstream::open(*ctx_, stream, client_address(), 0);
+  core::Downstream::open(*ctx_, stream, address, 0, destination);
   return *peer;
 }
 

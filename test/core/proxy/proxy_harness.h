@@ -29,6 +29,8 @@ struct HarnessSetup {
   conf::Timeouts timeouts;
   // Off unless a test is about request IDs, so heads compare without a random field.
   conf::RequestIdMode request_id = conf::RequestIdMode::kOff;
+  std::vector<const char*> backends = {kBackendA, kBackendB};
+  conf::ProxyProtocolVersion send_proxy_protocol = conf::ProxyProtocolVersion::kNone;
 };
 
 // One finished exchange: its record and the request it answered ("GET /a"; "" when the head
@@ -49,6 +51,9 @@ class ProxyHarness final : public core::ExchangeObserver {
 
   // A client connection from kClientIp, accepted as a listener would.
   MemoryPeer& open_client();
+  // A client connection from `peer`; `destination` is the address it connected to, as a
+  // PROXY header names it (null: the stream cannot tell, as a MemoryStream cannot).
+  MemoryPeer& open_client(const sockaddr_storage& peer, const sockaddr_storage* destination);
   // The n-th backend connection the proxy opened (0 first).
   MemoryPeer& backend(size_t n);
   size_t backend_connections() const { return connector_->made().size(); }
