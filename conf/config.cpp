@@ -184,7 +184,7 @@ Config Validator::read(const Json& root) {
   }
   check_keys(root, "",
              {"workers", "listeners", "upstreams", "routes", "timeouts", "limits", "resolver",
-              "request_id", "log", "admin"});
+              "request_id", "log", "admin", "shutdown_delay_ms"});
   read_uint(root, "", "workers", 0, 1024, config.workers);
   if (const Json* v = require(root, "", "listeners")) read_listeners(*v, "/listeners", config);
   if (const Json* v = require(root, "", "upstreams")) read_upstreams(*v, "/upstreams", config);

@@ -175,6 +175,9 @@ struct Config {
   RequestIdMode request_id = RequestIdMode::kKeep;
   LogConfig log;
   AdminConfig admin;
+  // On SIGTERM: /readyz says 503 at once, and the listeners keep accepting this long before the
+  // drain, while load balancers (a Kubernetes Service) stop sending new connections.
+  uint32_t shutdown_delay_ms = 0;
 };
 
 // One problem found in a config file: where (JSON path, line and column) and what was expected.

@@ -37,6 +37,7 @@ void Validator::check_admin_address(const Config& config) {
 }
 
 void Validator::read_operations(const Json& root, Config& config) {
+  read_uint(root, "", "shutdown_delay_ms", 0, 600000, config.shutdown_delay_ms);
   if (auto it = root.find("request_id"); it != root.end()) {
     std::string mode;
     if (read_string(*it, "/request_id", mode)) {

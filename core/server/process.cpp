@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@ struct Process {
   uv_signal_t hup, term, intr;
   uv_signal_t usr1;  // reopens the access log file
   uv_timer_t ticket_rotation;
+  uv_timer_t shutdown_delay;  // from the first stop signal to the drain
 };
 
 // The checks of a TLS upstream speak TLS too, through a connector of the main loop.
@@ -139,17 +141,58 @@ void reload(Process& p) {
       static_cast<unsigned long long>(p.runtime->snapshot->generation));
 }
 
+// A second SIGTERM or SIGINT while stopping: the operator wants out now, whatever is in flight.
+// A plain handler (async-signal-safe), since the loop may be busy or waiting on workers.
+void exit_at_once(int) {
+  static const char kLine[] = "sluice: a second stop signal: exiting at once\n";
+  [[maybe_unused]] const ssize_t written = ::write(2, kLine, sizeof kLine - 1);
+  _exit(1);
+}
+
+// After the first stop signal, a HUP is ignored (no reload while stopping) rather than left to
+// its default action, and a second TERM or INT ends the process.
+void take_over_stop_signals() {
+  struct sigaction action = {};
+  sigemptyset(&action.sa_mask);
+  action.sa_handler = SIG_IGN;
+  sigaction(SIGHUP, &action, nullptr);
+  action.sa_handler = &exit_at_once;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+void drain(Process& p) {
+  log(LogLevel::kInfo, "closing the listeners; draining");
+  for (auto& w : p.workers) w->drain();
+  p.checker->stop();
+  p.dns->stop();
+}
+
+// Readiness fails at once; the listeners keep accepting for shutdown_delay_ms (while load
+// balancers take this instance out), then the workers drain.
+void begin_stop(Process& p, int signum) {
+  admin_draining(p.admin.get());
+  for (uv_signal_t* s : {&p.hup, &p.term, &p.intr})
+    uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);  // libuv lets go of the three here
+  take_over_stop_signals();
+  const uint32_t delay_ms = p.runtime->snapshot->config.shutdown_delay_ms;
+  if (delay_ms == 0) {
+    log(LogLevel::kInfo, "signal %d: stopping", signum);
+    return drain(p);
+  }
+  log(LogLevel::kInfo, "signal %d: not ready; accepting for %u ms more, then draining", signum,
+      delay_ms);
+  p.shutdown_delay.data = &p;
+  uv_timer_start(
+      &p.shutdown_delay, [](uv_timer_t* t) { drain(*static_cast<Process*>(t->data)); }, delay_ms,
+      0);
+}
+
 void on_signal(uv_signal_t* handle, int signum) {
   auto* p = static_cast<Process*>(handle->data);
   if (signum == SIGHUP) return reload(*p);
   if (signum == SIGUSR1) return accesslog::Writer::process().reopen();
-  log(LogLevel::kInfo, "signal %d: draining", signum);
-  admin_draining(p->admin.get());
-  for (auto& w : p->workers) w->drain();
-  p->checker->stop();
-  p->dns->stop();
-  for (uv_signal_t* s : {&p->hup, &p->term, &p->intr})
-    uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  begin_stop(*p, signum);
 }
 
 bool open_workers(Process& p) {
@@ -173,7 +216,7 @@ bool open_workers(Process& p) {
 sigset_t handled_signals() {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
   return set;
 }
 
@@ -216,6 +259,7 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
       &p.ticket_rotation, [](uv_timer_t*) { tls::TicketKeys::process().rotate(); }, rotate_ms,
       rotate_ms);
   uv_unref(reinterpret_cast<uv_handle_t*>(&p.ticket_rotation));
+  uv_timer_init(loop, &p.shutdown_delay);
   for (auto [handle, signum] : {std::pair{&p.hup, SIGHUP}, {&p.term, SIGTERM}, {&p.intr, SIGINT}}) {
     uv_signal_init(loop, handle);
     handle->data = &p;

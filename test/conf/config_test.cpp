@@ -57,6 +57,7 @@ TEST_CASE("settings left out take their documented defaults", "[conf]") {
   REQUIRE(result.config.has_value());
   const Config& config = *result.config;
   CHECK(config.workers == 0);  // one per core
+  CHECK(config.shutdown_delay_ms == 0);
   CHECK(config.timeouts.client_header_ms == 10000);
   CHECK(config.timeouts.client_idle_ms == 60000);
   CHECK(config.timeouts.upstream_connect_ms == 2000);

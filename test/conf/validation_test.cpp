@@ -55,6 +55,17 @@ TEST_CASE("a string where an integer is expected is rejected, quoting the string
                 {"expected an integer 0..1024, got \"4\""});
 }
 
+TEST_CASE("shutdown_delay_ms is read as given", "[conf][validation]") {
+  const ParseResult result = parse_config(config_text({.top = "\"shutdown_delay_ms\": 5000"}));
+  REQUIRE(result.config.has_value());
+  CHECK(result.config->shutdown_delay_ms == 5000);
+}
+
+TEST_CASE("a shutdown_delay_ms above ten minutes is rejected", "[conf][validation]") {
+  require_error(config_text({.top = "\"shutdown_delay_ms\": 600001"}), "/shutdown_delay_ms",
+                kTopLine, {"expected an integer 0..600000, got 600001"});
+}
+
 // --- listeners ---
 
 TEST_CASE("a config without listeners is rejected on the line of the enclosing object",

@@ -62,43 +62,76 @@ def test_reload_keeps_a_backends_health_when_its_address_stays():
             assert proxy.log_text().count(" ejected for ") == 1, proxy.log_tail()
 
 
-def hup_held(pid: int) -> bool:
+def signal_held(pid: int, signum: int) -> bool:
     try:
         with open(f"/proc/{pid}/status") as f:
             blocked = next(line for line in f if line.startswith("SigBlk:"))
     except (OSError, StopIteration):
         return False
-    return bool(int(blocked.split()[1], 16) & (1 << (signal.SIGHUP - 1)))
+    return bool(int(blocked.split()[1], 16) & (1 << (signum - 1)))
+
+
+def slow_starting_sluice(name: str) -> tuple[subprocess.Popen, str]:
+    """A sluice whose start-up is long enough to land a signal inside it: 300 Maglev-hashed
+    upstreams. Returns the process and the path of its log."""
+    upstreams = {f"u{i}": [f"{HOST}:{9000 + i}"] for i in range(300)}
+    config = proxy_config(upstreams=upstreams, routes=[{"upstream": "u0"}],
+                          upstream={"balance": "hash"})
+    config["listeners"] = [{"address": f"{HOST}:{free_port()}"}]
+    path = write_file(f"{name}.json", json.dumps(config))
+    log_path = os.path.join(workdir(), f"{name}.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sluice_binary(), "-c", path], stdout=log, stderr=log)
+    return proc, log_path
+
+
+def send_once_held(proc: subprocess.Popen, signum: int) -> None:
+    """No process can guard the instant before its first instruction, so the signal goes once
+    /proc shows it held."""
+    deadline = time.monotonic() + 5
+    while not signal_held(proc.pid, signum):
+        assert time.monotonic() < deadline and proc.poll() is None, f"signal {signum} never held"
+        time.sleep(0.0005)
+    proc.send_signal(signum)
+
+
+def log_once_alive(proc: subprocess.Popen, log_path: str, line: str, signal_name: str) -> str:
+    """Waits (5 s at most) until the log has `line`, failing if the process dies meanwhile;
+    returns the log."""
+    deadline = time.monotonic() + 5
+    text = ""
+    while time.monotonic() < deadline and line not in text:
+        assert proc.poll() is None, f"sluice died on an early {signal_name} ({proc.returncode})"
+        time.sleep(0.05)
+        with open(log_path, errors="replace") as f:
+            text = f.read()
+    return text
 
 
 def test_sighup_during_start_up_is_applied_once_start_up_is_done():
     """A reload sent while the process starts (its first act is to hold the signals it handles;
     loading the config and starting workers follow) neither kills it nor is lost: it runs as
-    soon as start-up is done. No process can guard the instant before its first instruction,
-    so the signal goes once /proc shows SIGHUP held."""
-    # 300 Maglev-hashed upstreams make start-up take long enough to land a signal inside it.
-    upstreams = {f"u{i}": [f"{HOST}:{9000 + i}"] for i in range(300)}
-    config = proxy_config(upstreams=upstreams, routes=[{"upstream": "u0"}],
-                          upstream={"balance": "hash"})
-    config["listeners"] = [{"address": f"{HOST}:{free_port()}"}]
-    path = write_file("hup-at-start.json", json.dumps(config))
-    log_path = os.path.join(workdir(), "hup-at-start.log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sluice_binary(), "-c", path], stdout=log, stderr=log)
+    soon as start-up is done."""
+    proc, log_path = slow_starting_sluice("hup-at-start")
     try:
-        deadline = time.monotonic() + 5
-        while not hup_held(proc.pid):
-            assert time.monotonic() < deadline and proc.poll() is None, "SIGHUP never held"
-            time.sleep(0.0005)
-        proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 5
-        text = ""
-        while time.monotonic() < deadline and "config reloaded" not in text:
-            assert proc.poll() is None, f"sluice died on an early SIGHUP (status {proc.returncode})"
-            time.sleep(0.05)
-            with open(log_path, errors="replace") as f:
-                text = f.read()
+        send_once_held(proc, signal.SIGHUP)
+        text = log_once_alive(proc, log_path, "config reloaded", "SIGHUP")
         assert "config reloaded (generation 2)" in text, text
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_sigusr1_during_start_up_does_not_kill_the_process():
+    """SIGUSR1 (reopen the access log, sent by logrotate at any moment) is held from the first
+    instruction on like the stop and reload signals; its default action would end the process."""
+    proc, log_path = slow_starting_sluice("usr1-at-start")
+    try:
+        send_once_held(proc, signal.SIGUSR1)
+        text = log_once_alive(proc, log_path, "sluice started", "SIGUSR1")
+        assert "sluice started" in text, text
+        time.sleep(0.2)
         assert proc.poll() is None
     finally:
         proc.terminate()
