@@ -111,7 +111,7 @@ def test_requests_that_wait_longer_than_queue_timeout_ms_get_503():
 
 def test_a_full_queue_answers_503_at_once_and_the_queued_ones_are_served():
     counter = InFlight()
-    with Backend(slow(counter, 0.5)) as backend:
+    with Backend(slow(counter, 1.0)) as backend:
         with Sluice(limited(backend, 2, queue_max=3, queue_timeout_ms=10000)) as proxy:
             results = concurrent_gets(proxy, 10)
     statuses = sorted(r.status for r, _ in results)
@@ -119,7 +119,8 @@ def test_a_full_queue_answers_503_at_once_and_the_queued_ones_are_served():
     for response, seconds in results:
         if response.status == 503:
             assert b"queue is full" in response.body
-            assert seconds < 0.4, f"a refusal took {seconds:.3f} s"
+            # At once: the first answer from the backend comes only after 1 s.
+            assert seconds < 0.8, f"a refusal took {seconds:.3f} s"
     assert counter.most == 2
 
 
