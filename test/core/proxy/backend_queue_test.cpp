@@ -291,3 +291,32 @@ TEST_CASE("a local answer gives the backend's slot back at once", "[exchange][li
   proxy.backend(1).finish_connect();
   CHECK(proxy.backend(1).received() == forwarded_get("/two"));
 }
+
+TEST_CASE("requests waiting for a backend that goes down get the no-healthy-backend 503 soon",
+          "[exchange][limits]") {
+  ProxyHarness proxy(one_backend(1));
+  proxy.open_client().send(get_request("/one"));
+  MemoryPeer& second = proxy.open_client();
+  second.send(get_request("/two"));
+  proxy.pump();
+  REQUIRE(waiting(proxy) == 1);
+  proxy.backend_state(0).up = false;  // its place never frees: the first request hangs on
+  REQUIRE(proxy.run_until([&] { return answered_503(second); }, 1000));
+  CHECK_THAT(second.received(), Catch::Contains("no healthy backend in upstream 'app'"));
+  CHECK(proxy.record(0).outcome == Outcome::kLocalReply);
+  CHECK(proxy.record(0).end_ms - proxy.record(0).start_ms < 500);
+  CHECK(waiting(proxy) == 0);
+}
+
+TEST_CASE("a new request while every backend is down is answered at once, not queued",
+          "[exchange][limits]") {
+  ProxyHarness proxy(one_backend(1));
+  proxy.open_client().send(get_request("/one"));
+  proxy.open_client().send(get_request("/two"));
+  proxy.pump();
+  proxy.backend_state(0).up = false;
+  MemoryPeer& third = proxy.open_client();
+  third.send(get_request("/three"));
+  proxy.pump();
+  CHECK(answered_503(third));
+}
