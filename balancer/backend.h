@@ -94,6 +94,8 @@ struct Backend {
   sockaddr_storage sockaddr{};
   socklen_t sockaddr_len = 0;
   uint32_t weight = 1;
+  // Requests in flight to it allowed at once (0: any). The proxy shares it out by worker.
+  uint32_t max_connections = 0;
   bool backup = false;
   bool from_dns = false;
   std::shared_ptr<BackendState> state = std::make_shared<BackendState>();
@@ -109,6 +111,7 @@ struct Pool {
   std::vector<Backend> backends;
   std::shared_ptr<const PolicyTable> table;  // the policy's shared per-snapshot state, if any
   uint32_t slow_start_ms = 0;  // a backend that came up ramps its weight over this long
+  bool limited = false;        // some backend has max_connections: picks ask about room
 };
 
 // `backend`'s weight now: during slow start it grows linearly from a tenth to the full weight.

@@ -35,12 +35,27 @@ class TriedBackends {
   size_t count_ = 0;
 };
 
+// Whether a backend can take one more request now (it is below its max_connections). The
+// caller keeps the counts; pick_backend only asks.
+class RoomView {
+ public:
+  virtual bool has_room(int backend) const = 0;
+
+ protected:
+  ~RoomView() = default;
+};
+
 struct PickRequest {
   uint64_t key_hash = 0;  // hash of the request's balancing key, when has_key
   bool has_key = false;
   const TriedBackends* tried = nullptr;  // skipped while an untried backend is usable
   uint64_t now_ms = 0;                   // monotonic time, for slow start
+  const RoomView* room = nullptr;        // null: every backend has room
 };
+
+// What pick_backend returns besides a backend's index.
+inline constexpr int kNoBackend = -1;  // nothing usable: every backend (backups too) is down
+inline constexpr int kAllBusy = -2;    // the usable tier is up, but every backend is full
 
 // Immutable per-snapshot state of a policy, built off the workers and only read by them.
 class PolicyTable {
@@ -77,7 +92,9 @@ std::vector<std::string_view> policy_names();
 
 // Picks a backend from `pool` with `policy`: usable primaries first, backups only when no
 // primary is up; within that tier, backends the request already tried only when it has no other.
-// Returns -1 when nothing is usable.
+// A backend without room (request.room) is passed over; when every usable backend of the tier
+// lacks room the answer is kAllBusy (a full tier waits: it does not spill over to the backups).
+// kNoBackend when nothing is usable.
 int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request);
 
 // A stable 64-bit hash of a balancing key: the same on every machine and in every process, so a

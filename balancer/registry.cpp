@@ -66,9 +66,14 @@ int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request) {
   for (bool backup : {false, true}) {
     candidates.clear();
     size_t usable = 0;
+    size_t full = 0;
     for (size_t i = 0; i < pool.backends.size(); ++i) {
       const Backend& b = pool.backends[i];
       if (b.backup != backup || !b.up()) continue;
+      if (request.room && !request.room->has_room(static_cast<int>(i))) {
+        ++full;
+        continue;
+      }
       ++usable;
       if (!tried || !tried->contains(static_cast<int>(i)))
         candidates.push_back(static_cast<int>(i));
@@ -77,12 +82,14 @@ int pick_backend(const Pool& pool, Policy& policy, const PickRequest& request) {
       // Every usable one was tried: try them again, but not the one that just failed.
       for (size_t i = 0; i < pool.backends.size(); ++i)
         if (pool.backends[i].backup == backup && pool.backends[i].up() &&
+            (!request.room || request.room->has_room(static_cast<int>(i))) &&
             (usable == 1 || static_cast<int>(i) != tried->last()))
           candidates.push_back(static_cast<int>(i));
     }
     if (!candidates.empty()) return policy.pick(request, candidates);
+    if (full > 0) return kAllBusy;
   }
-  return -1;
+  return kNoBackend;
 }
 
 }  // namespace sluice::balancer

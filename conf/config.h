@@ -76,6 +76,9 @@ struct BackendConfig {
   std::string dns_name;
   uint16_t dns_port = 0;
   uint32_t refresh_s = 10;
+  // Requests in flight to this backend at once (to each address of a DNS set); unset: the
+  // upstream's max_connections; 0: no limit.
+  std::optional<uint32_t> max_connections;
   bool from_dns() const { return !dns_name.empty(); }
 };
 
@@ -117,6 +120,12 @@ struct UpstreamConfig {
   std::optional<UpstreamTlsConfig> tls;  // absent: plain TCP
   // Each new connection to a backend starts with a PROXY protocol header naming the client.
   ProxyProtocolVersion send_proxy_protocol = ProxyProtocolVersion::kNone;
+  // Per backend, unless the backend says otherwise: requests in flight at once (0: no limit).
+  // Past it a request waits in the upstream's queue (at most queue_max of them, each at most
+  // queue_timeout_ms), then gets 503. All three are shared out by the workers.
+  uint32_t max_connections = 0;
+  uint32_t queue_max = 1024;
+  uint32_t queue_timeout_ms = 5000;
 };
 
 struct RouteConfig {

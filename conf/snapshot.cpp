@@ -52,9 +52,10 @@ const balancer::Pool* find_pool(const Snapshot* snapshot, std::string_view name)
   return nullptr;
 }
 
-balancer::Backend make_backend(const BackendConfig& config, const SocketAddress& address,
-                               const balancer::Pool* previous) {
+balancer::Backend make_backend(const UpstreamConfig& settings, const BackendConfig& config,
+                               const SocketAddress& address, const balancer::Pool* previous) {
   balancer::Backend backend;
+  backend.max_connections = config.max_connections.value_or(settings.max_connections);
   backend.address = address.text;
   backend.address_hash = balancer::hash_key(backend.address);
   std::memcpy(&backend.sockaddr, &address.storage, sizeof backend.sockaddr);
@@ -90,7 +91,7 @@ balancer::Pool make_pool(const UpstreamConfig& settings, const balancer::Pool* p
   pool.slow_start_ms = settings.slow_start_ms;
   for (const BackendConfig& config : settings.backends) {
     if (!config.from_dns()) {
-      pool.backends.push_back(make_backend(config, config.address, previous));
+      pool.backends.push_back(make_backend(settings, config, config.address, previous));
       continue;
     }
     if (dns == nullptr) continue;
@@ -98,11 +99,13 @@ balancer::Pool make_pool(const UpstreamConfig& settings, const balancer::Pool* p
     if (found == dns->end()) continue;
     for (const SocketAddress& address : found->second) {
       const bool is_new = previous != nullptr && !known_to(previous, address.text);
-      pool.backends.push_back(make_backend(config, address, previous));
+      pool.backends.push_back(make_backend(settings, config, address, previous));
       // A backend that appears while traffic flows gets requests only after a good check.
       if (is_new && settings.health.enabled) pool.backends.back().state->up = false;
     }
   }
+  for (const balancer::Backend& backend : pool.backends)
+    pool.limited = pool.limited || backend.max_connections > 0;
   return pool;
 }
 

@@ -10,6 +10,9 @@
 namespace sluice::conf {
 namespace {
 
+constexpr uint32_t kMaxBackendConnections = 1'000'000;
+constexpr uint32_t kMaxQueue = 1'000'000;
+
 constexpr std::array<UintField<HealthCheckConfig>, 4> kHealthFields = {{
     {"interval_ms", &HealthCheckConfig::interval_ms, 100, kMaxMs},
     {"timeout_ms", &HealthCheckConfig::timeout_ms, 10, kMaxMs},
@@ -102,7 +105,7 @@ void Validator::read_upstream(const Json& value, const std::string& path,
   check_keys(value, path,
              {"balance", "hash_key", "backends", "keepalive", "keepalive_timeout_ms",
               "non_retriable_max_idle_ms", "retries", "slow_start_ms", "health", "passive", "tls",
-              "send_proxy_protocol"});
+              "send_proxy_protocol", "max_connections", "queue_max", "queue_timeout_ms"});
   if (auto it = value.find("balance"); it != value.end()) {
     const std::string at = path + "/balance";
     if (read_string(*it, at, upstream.balance) && !balancer::find_policy(upstream.balance)) {
@@ -119,6 +122,9 @@ void Validator::read_upstream(const Json& value, const std::string& path,
             upstream.non_retriable_max_idle_ms);
   read_uint(value, path, "retries", 0, 10, upstream.retries);
   read_uint(value, path, "slow_start_ms", 0, kMaxMs, upstream.slow_start_ms);
+  read_uint(value, path, "max_connections", 0, kMaxBackendConnections, upstream.max_connections);
+  read_uint(value, path, "queue_max", 0, kMaxQueue, upstream.queue_max);
+  read_uint(value, path, "queue_timeout_ms", 1, kMaxMs, upstream.queue_timeout_ms);
   if (auto it = value.find("health"); it != value.end())
     read_health(*it, path + "/health", upstream.health);
   if (auto it = value.find("passive"); it != value.end())
@@ -153,15 +159,25 @@ void Validator::read_upstream(const Json& value, const std::string& path,
 void Validator::read_backend(const Json& value, const std::string& path, BackendConfig& backend) {
   if (!expect_object(value, path)) return;
   if (value.contains("dns")) return read_dns_backend(value, path, backend);
-  check_keys(value, path, {"address", "dns", "weight", "backup"});
+  check_keys(value, path, {"address", "dns", "weight", "backup", "max_connections"});
   read_address(value, path, backend.address, AddressOf::kBackend);
   read_uint(value, path, "weight", 1, 256, backend.weight);
   read_bool(value, path, "backup", backend.backup);
+  read_backend_limit(value, path, backend);
+}
+
+// Read only when present: an absent limit takes the upstream's, an explicit 0 lifts it.
+void Validator::read_backend_limit(const Json& value, const std::string& path,
+                                   BackendConfig& backend) {
+  if (!value.contains("max_connections")) return;
+  uint32_t limit = 0;
+  read_uint(value, path, "max_connections", 0, kMaxBackendConnections, limit);
+  backend.max_connections = limit;
 }
 
 void Validator::read_dns_backend(const Json& value, const std::string& path,
                                  BackendConfig& backend) {
-  check_keys(value, path, {"dns", "refresh_s", "weight", "backup"});
+  check_keys(value, path, {"dns", "refresh_s", "weight", "backup", "max_connections"});
   if (value.contains("address"))
     fail(path + "/address", "a backend has either \"address\" or \"dns\", not both");
   const std::string at = path + "/dns";
@@ -172,6 +188,7 @@ void Validator::read_dns_backend(const Json& value, const std::string& path,
   read_uint(value, path, "refresh_s", 1, 86'400, backend.refresh_s);
   read_uint(value, path, "weight", 1, 256, backend.weight);
   read_bool(value, path, "backup", backend.backup);
+  read_backend_limit(value, path, backend);
 }
 
 void Validator::read_health(const Json& value, const std::string& path, HealthCheckConfig& health) {

@@ -76,6 +76,7 @@ class Validator {
   void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
   void read_backend(const Json& value, const std::string& path, BackendConfig& backend);
   void read_dns_backend(const Json& value, const std::string& path, BackendConfig& backend);
+  void read_backend_limit(const Json& value, const std::string& path, BackendConfig& backend);
   void read_health(const Json& value, const std::string& path, HealthCheckConfig& health);
   void read_passive(const Json& value, const std::string& path, PassiveHealthConfig& passive);
   void read_hash_key(const Json& value, const std::string& path, std::string& out);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -64,7 +65,7 @@ size_t proxy_header(conf::ProxyProtocolVersion version, const ProxiedTarget& tar
 
 }  // namespace
 
-bool Exchange::pick_backend(uint64_t now_ms) {
+Exchange::Pick Exchange::pick_backend(uint64_t now_ms) {
   const conf::Upstream& up = upstream_config();
   balancer::PickRequest pick;
   pick.tried = &tried_;
@@ -75,25 +76,55 @@ bool Exchange::pick_backend(uint64_t now_ms) {
     if (pick.has_key) pick.key_hash = balancer::hash_key(key);
   }
   uncount_active();
-  record_.backend = balancer::pick_backend(up.pool, *generation_->policies[record_.upstream], pick);
-  if (record_.backend < 0) return false;
+  give_back_slot();
+  const PoolRoom room(ctx_.backend_slots, up.pool, ctx_.worker_count);
+  if (up.pool.limited) pick.room = &room;
+  const int picked =
+      balancer::pick_backend(up.pool, *generation_->policies[record_.upstream], pick);
+  if (picked == balancer::kAllBusy) return Pick::kAllBusy;
+  record_.backend = picked;
+  if (picked < 0) return Pick::kNone;
   ++record_.attempts;
-  tried_.add(record_.backend);
+  tried_.add(picked);
+  balancer::BackendState* state = up.pool.backends[picked].state.get();
   if (generation_->counts_active[record_.upstream]) {
-    counted_ = up.pool.backends[record_.backend].state.get();
+    counted_ = state;
     counted_->active.fetch_add(1, std::memory_order_relaxed);
   }
-  return true;
+  if (up.pool.backends[picked].max_connections > 0) {
+    slot_ = state;
+    ctx_.backend_slots.take(slot_);
+  }
+  return Pick::kPicked;
 }
 
 void Exchange::attempt(RetryWhere where) {
   const bool fresh = where == RetryWhere::kSameBackend;
   const uint64_t now_ms = uv_now(ctx_.loop);
-  if (!fresh && !pick_backend(now_ms)) {
-    const std::string detail =
-        "no healthy backend in upstream '" + upstream_config().pool.name + "'";
-    return reply_locally({503, detail, 1});
+  if (!fresh) {
+    // Requests already waiting for this upstream go first (unless there is nothing to wait for).
+    const balancer::Pool& pool = upstream_config().pool;
+    if (pool.limited && ctx_.backend_slots.waiting(pool.name) > 0 &&
+        std::any_of(pool.backends.begin(), pool.backends.end(),
+                    [](const balancer::Backend& b) { return b.up(); }))
+      return wait_for_room(now_ms);
+    switch (pick_backend(now_ms)) {
+      case Pick::kPicked:
+        break;
+      case Pick::kAllBusy:
+        return wait_for_room(now_ms);
+      case Pick::kNone: {
+        const std::string detail =
+            "no healthy backend in upstream '" + upstream_config().pool.name + "'";
+        return reply_locally({503, detail, 1});
+      }
+    }
   }
+  connect(fresh, now_ms);
+}
+
+// A pooled connection to the picked backend, or a new one.
+void Exchange::connect(bool fresh, uint64_t now_ms) {
   const balancer::Backend& b = upstream_config().pool.backends[record_.backend];
   Connector& connector = *generation_->connectors[record_.upstream];
   const conf::ProxyProtocolVersion proxy_protocol = upstream_config().settings.send_proxy_protocol;
@@ -265,7 +296,13 @@ void Exchange::release_upstream(bool reusable) {
   const conf::UpstreamConfig& settings = upstream_config().settings;
   conn->deadline().clear();
   conn->stream().read_start();
-  ctx_.upstreams.put(conn, settings.keepalive, settings.keepalive_timeout_ms, uv_now(ctx_.loop));
+  // A backend with max_connections keeps no more idle connections than it may have busy ones.
+  uint32_t keep = settings.keepalive;
+  if (record_.backend >= 0) {
+    const uint32_t limit = upstream_config().pool.backends[record_.backend].max_connections;
+    if (limit > 0) keep = std::min(keep, worker_share(limit, ctx_.worker_count));
+  }
+  ctx_.upstreams.put(conn, keep, settings.keepalive_timeout_ms, uv_now(ctx_.loop));
 }
 
 }  // namespace sluice::core

@@ -26,6 +26,10 @@ const char* outcome_name(Outcome outcome) {
       return "bad_response";
     case Outcome::kTunnelClosed:
       return "tunnel_closed";
+    case Outcome::kQueueFull:
+      return "queue_full";
+    case Outcome::kQueueTimeout:
+      return "queue_timeout";
   }
   return "?";
 }
@@ -41,8 +45,10 @@ Exchange::Exchange(WorkerContext& ctx, ClientSide& client, std::unique_ptr<Messa
 }
 
 Exchange::~Exchange() {
+  ctx_.backend_slots.leave(this);
   release_upstream(false);
   uncount_active();
+  give_back_slot();
   if (request_) ctx_.heads.release(std::move(request_));
   if (request_head_.block) block_unref(request_head_.block);
   for (Slice& s : backlog_) block_unref(s.block);
@@ -114,7 +120,9 @@ void Exchange::prepare_local_answer() {
   // With the request body still arriving there is no safe place for the next request to start.
   if (!request_done_ && request_ && request_->framing != Framing::kNone) client_.close_after();
   if (request_ && request_->upgrade) client_.decline_upgrade();  // the next bytes are HTTP
+  ctx_.backend_slots.leave(this);
   release_upstream(false);
+  give_back_slot();
 }
 
 void Exchange::reply_locally(const LocalReply& reply) {

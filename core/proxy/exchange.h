@@ -11,6 +11,7 @@
 
 #include "balancer/policy.h"
 #include "core/http/http_parser.h"
+#include "core/proxy/backend_slots.h"
 #include "core/proxy/client_side.h"
 #include "core/proxy/exchange_record.h"
 #include "core/proxy/retry.h"
@@ -19,7 +20,7 @@
 
 namespace sluice::core {
 
-class Exchange final : public UpstreamUser {
+class Exchange final : public UpstreamUser, public SlotWaiter {
  public:
   // `request` is null for a request refused before its head was complete. `backlog` is the
   // connection's scratch list for body bytes that wait for the upstream: empty on entry.
@@ -57,6 +58,10 @@ class Exchange final : public UpstreamUser {
   void on_upstream_drained() override;
   void on_upstream_timeout() override;
 
+  // SlotWaiter: waiting for room at a backend of its upstream (max_connections).
+  bool on_room() override;
+  void on_queue_timeout() override;
+
  private:
   // Past this many queued bytes toward one side, reading from the other side pauses.
   static constexpr size_t kHighWater = 256 * 1024;
@@ -68,8 +73,13 @@ class Exchange final : public UpstreamUser {
   }
 
   // Upstream attempts (attempt.cpp).
+  enum class Pick : uint8_t { kPicked, kNone, kAllBusy };
   void attempt(RetryWhere where);
-  bool pick_backend(uint64_t now_ms);
+  Pick pick_backend(uint64_t now_ms);
+  void connect(bool fresh, uint64_t now_ms);
+  // Waiting for room (backend_wait.cpp).
+  void wait_for_room(uint64_t now_ms);
+  void give_back_slot();
   void send_request_head();
   void send_body(const Slice& body);
   void report_backend(bool ok, const char* cause);
@@ -111,9 +121,12 @@ class Exchange final : public UpstreamUser {
   std::vector<Slice>& backlog_;  // request body waiting for the upstream connection
   Slice request_head_;           // rewritten head, kept until a response byte arrives (a retry)
   UpstreamConnection* upstream_ = nullptr;
-  balancer::BackendState* counted_ = nullptr;  // the backend whose in-flight count we raised
-  balancer::TriedBackends tried_;              // a retry moves on to a backend not tried yet
-  Block* relay_block_ = nullptr;               // the block being parsed, for dechunked_body()
+  balancer::BackendState* counted_ = nullptr;     // the backend whose in-flight count we raised
+  const balancer::BackendState* slot_ = nullptr;  // the limited backend whose slot we hold
+  uint64_t queued_since_ms_ = 0;                  // when it last joined its upstream's queue
+  uint32_t queued_ms_ = 0;                        // time spent waiting so far, all waits
+  balancer::TriedBackends tried_;                 // a retry moves on to a backend not tried yet
+  Block* relay_block_ = nullptr;                  // the block being parsed, for dechunked_body()
   size_t body_unsent_seen_ = 0;  // request bytes the backend had not taken at its last deadline
   ExchangeRecord record_;
   char request_id_[RequestIds::kLength];  // one made here; record_.request_id points at it

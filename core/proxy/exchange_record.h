@@ -18,6 +18,8 @@ enum class Outcome : uint8_t {
   kUpstreamTimeout,  // the backend did not answer or connect in time
   kBadResponse,      // the backend's response could not be relayed (framing, bad 101)
   kTunnelClosed,     // a protocol switch (101) ran and both sides closed
+  kQueueFull,        // 503: every backend was at max_connections and the queue was full
+  kQueueTimeout,     // 503: no backend had room within the upstream's queue_timeout_ms
 };
 
 const char* outcome_name(Outcome outcome);

@@ -142,6 +142,7 @@ void Exchange::relay_body(Block* block, const char* data, size_t length) {
 void Exchange::complete(bool reusable) {
   const MessageHead* head = upstream_ ? upstream_->parser().head() : nullptr;
   release_upstream(reusable && head && head->keep_alive && request_done_);
+  give_back_slot();
   record_.outcome = Outcome::kOk;
   outcome_set_ = true;
   stage_ = Stage::kDone;

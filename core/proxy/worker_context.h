@@ -13,6 +13,7 @@
 #include "core/http/http_parser.h"
 #include "core/io/buffer.h"
 #include "core/io/transport.h"
+#include "core/proxy/backend_slots.h"
 #include "core/proxy/counters.h"
 #include "core/proxy/phases.h"
 #include "core/proxy/request_id.h"
@@ -59,6 +60,7 @@ struct WorkerContext {
   BlockPool bulk_blocks{256 * 1024, 16};  // for bodies that arrive faster than a block a read
   HeadPool heads;
   UpstreamPool upstreams;
+  BackendSlots backend_slots{loop};  // max_connections: requests in flight, and those waiting
   RequestIds request_ids;
   PageSource* pages = nullptr;  // the admin listener's pages, when it is on
   ProxyCounters counters;       // for the metrics: bumped where the record cannot say it

@@ -23,9 +23,14 @@ conf::Config harness_config(const HarnessSetup& setup) {
   up.balance = setup.balance;
   up.retries = setup.retries;
   up.send_proxy_protocol = setup.send_proxy_protocol;
+  up.max_connections = setup.max_connections;
+  up.queue_max = setup.queue_max;
+  up.queue_timeout_ms = setup.queue_timeout_ms;
   for (const char* address : setup.backends) {
     conf::BackendConfig backend;
     backend.address = *conf::parse_socket_address(address);
+    if (up.backends.size() < setup.backend_limits.size())
+      backend.max_connections = setup.backend_limits[up.backends.size()];
     up.backends.push_back(backend);
   }
   config.upstreams.push_back(up);

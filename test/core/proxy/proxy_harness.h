@@ -31,6 +31,11 @@ struct HarnessSetup {
   conf::RequestIdMode request_id = conf::RequestIdMode::kOff;
   std::vector<const char*> backends = {kBackendA, kBackendB};
   conf::ProxyProtocolVersion send_proxy_protocol = conf::ProxyProtocolVersion::kNone;
+  // The upstream's max_connections and queue; backend_limits[i], when given, is backend i's own.
+  uint32_t max_connections = 0;
+  uint32_t queue_max = 1024;
+  uint32_t queue_timeout_ms = 5000;
+  std::vector<uint32_t> backend_limits;
 };
 
 // One finished exchange: its record and the request it answered ("GET /a"; "" when the head
