@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 
 from . import procs
@@ -66,6 +67,37 @@ class Wrk:
     def run(self, url: str, seconds: int, connections: int, **kwargs) -> dict:
         self.start(url, seconds, connections, **kwargs)
         return self.finish()
+
+
+class Scraper:
+    """Reads one page of a proxy every interval_s on a thread of its own, as a Prometheus server
+    scrapes /metrics: the scenario's load beside wrk's. Counts the answers that were 200."""
+
+    def __init__(self, port: int, path: str, interval_s: float):
+        self.port, self.path, self.interval_s = port, path, interval_s
+        self.scrapes = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                status, _ = procs.http_get(self.port, self.path, timeout=2.0)
+                ok = status == 200
+            except OSError:
+                ok = False
+            self.scrapes += ok
+            self.failures += not ok
 
 
 def open_idle_connections(layout: CpuLayout, port: int, count: int, log_path: str,

@@ -54,6 +54,7 @@ class Scenario:
     tls: bool = False
     with_direct: bool = False        # also measure wrk straight to a backend
     uses_wrk: bool = True
+    sluice_only: bool = False        # measures something of Sluice's own; n/a for the peers
 
 
 # --------------------------------------------------------------------------- measurements
@@ -81,9 +82,9 @@ def _proxy_cpu_busy(ctx: Context, before: dict | None) -> dict:
 
 
 def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = False,
-                tls: bool = False) -> dict:
+                tls: bool = False, scraper: load.Scraper | None = None) -> dict:
     """Warm up, then one measured wrk run; proxy CPU time (the process's and its CPU's busy
-    time) is read around the measured run."""
+    time) is read around the measured run, while `scraper` (if any) reads a page every second."""
     s = ctx.settings
     proxy.start(tls=tls)
     try:
@@ -91,12 +92,16 @@ def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = 
         wrk = _wrk(ctx, proxy.name)
         if s.warmup:
             wrk.run(url, s.warmup, connections, close=close)
+        if scraper:
+            scraper.start()
         cpu_before = procs.cpu_seconds(proxy.pid) if proxy.child else None
         busy_before = _proxy_cpu_start(ctx)
         result = wrk.run(url, s.duration, connections, close=close)
         busy = _proxy_cpu_busy(ctx, busy_before)
         cpu_s = procs.cpu_seconds(proxy.pid) - cpu_before if proxy.child else None
     finally:
+        if scraper:
+            scraper.stop()
         proxy.stop()
     metrics = {**_metrics_from_wrk(result, cpu_s), **busy}
     if cpu_s and busy.get("proxy_cpu_busy_s"):   # a proxy ran (not direct)
@@ -128,6 +133,26 @@ def measure_keepalive(ctx: Context, proxy) -> dict:
 
 def measure_close(ctx: Context, proxy) -> dict:
     return _throughput(ctx, proxy, "/", ctx.settings.connections, close=True)
+
+
+def measure_observed(ctx: Context, proxy) -> dict:
+    """Keep-alive as in measure_keepalive, with the access log written to a file and /metrics
+    scraped every second: what an operator runs in production."""
+    proxy.admin_port = procs.free_ports(1)[0]
+    scraper = load.Scraper(proxy.admin_port, "/metrics", interval_s=1.0)
+    try:
+        if os.path.exists(proxy.access_log):
+            os.remove(proxy.access_log)
+        metrics = _throughput(ctx, proxy, "/", ctx.settings.connections, scraper=scraper)
+        metrics["scrapes"] = scraper.scrapes
+        metrics["scrape_failures"] = scraper.failures
+        metrics["access_log_mb"] = os.path.getsize(proxy.access_log) / 1e6
+    finally:
+        proxy.admin_port = None
+    if scraper.failures or not scraper.scrapes:
+        raise RuntimeError(f"/metrics: {scraper.failures} of {scraper.scrapes + scraper.failures}"
+                           " scrapes failed")
+    return metrics
 
 
 def measure_large(ctx: Context, proxy) -> dict:
@@ -252,6 +277,11 @@ SCENARIOS = [
              [Metric("errors", "errors per run (non-2xx + socket)", False, compare=False),
               Metric("errors", "errors, all rounds", False, aggregate="sum", compare=False),
               Metric("rps", "req/s during reloads", True)], measure_reloads),
+    Scenario("observed", "h",
+             "keep-alive, 128 B, access log to a file and /metrics scraped every second",
+             [RPS, P99, PER_CPU, Metric("access_log_mb", "access log written, MB", True, 0,
+                                        compare=False)],
+             measure_observed, sluice_only=True),
 ]
 
 BY_NAME = {s.key: s for s in SCENARIOS} | {s.letter: s for s in SCENARIOS}

@@ -166,6 +166,13 @@ class Sluice(Proxy):
         self.binary = binary
         self.name, self.label = name, label   # before Proxy.__init__, which names its dir
         super().__init__(*args)
+        # When set (the observed scenario): the access log goes to a file and the admin
+        # listener is on, at this port. Otherwise both are off, as nginx's and HAProxy's logs.
+        self.admin_port: int | None = None
+
+    @property
+    def access_log(self) -> str:
+        return os.path.join(self.dir, "access.log")
 
     def supports_tls(self) -> str | None:
         """Capability probe: does `sluice --check` accept a config with a TLS listener?"""
@@ -189,7 +196,7 @@ class Sluice(Proxy):
                 "certificates": [{"cert": self.tls_files.cert, "key": self.tls_files.key}],
                 "session_tickets": False,
             }
-        return {
+        config = {
             "workers": 1,
             "listeners": [listener],
             "upstreams": {"app": {
@@ -198,7 +205,12 @@ class Sluice(Proxy):
                 "backends": [{"address": f"127.0.0.1:{p}"} for p in self.backends],
             }},
             "routes": [{"upstream": "app"}],
+            "log": {"access": "off"},
         }
+        if self.admin_port:
+            config["log"] = {"access": self.access_log}
+            config["admin"] = {"address": f"127.0.0.1:{self.admin_port}"}
+        return config
 
     def _write_config(self, tls: bool) -> str:
         return _write(os.path.join(self.dir, "sluice.json"),

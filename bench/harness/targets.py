@@ -25,6 +25,7 @@ class Target:
     at_least: bool = True       # met when measured >= threshold (else <=)
     aggregate: str = "median"   # which summary row of the metric ("sum" for errors)
     unit: str = "×"
+    versus: str | None = None   # compare with Sluice's own value in this scenario instead
 
 
 TARGETS = [
@@ -45,6 +46,9 @@ TARGETS = [
            at_least=False, unit=" KiB"),
     Target("reloads: zero errors (non-2xx + socket, all rounds)", "reload", "errors", 0,
            at_least=False, aggregate="sum", unit=""),
+    Target("access log to a file + /metrics every second: requests per proxy CPU-second "
+           "≥ 0.95× Sluice's keep-alive figure with both off", "observed", "req_per_cpu_s", 0.95,
+           versus="keepalive"),
 ]
 
 
@@ -85,10 +89,25 @@ def _measured(target: Target, summary: dict, results) -> tuple[float | None, str
     sluice = row["values"].get("sluice") if row else None
     if sluice is None:
         return None, "no Sluice measurement"
+    if target.versus:
+        return _versus(target, summary, sluice["value"])
     if target.peer is None:
         return sluice["value"], _failed_runs(target, results)
     ratio = row["ratios"].get(target.peer)
     return (ratio, None) if ratio is not None else (None, f"no {target.peer} measurement")
+
+
+def _versus(target: Target, summary: dict, value: float) -> tuple[float | None, str | None]:
+    """Sluice's value here ÷ Sluice's value for the same metric in target.versus."""
+    other = summary.get(target.versus)
+    if other is None:
+        return None, f"scenario {target.versus} not run"
+    row = next((r for r in other["metrics"]
+                if r["key"] == target.metric and r["aggregate"] == target.aggregate), None)
+    base = row["values"].get("sluice") if row else None
+    if not base or not base["value"]:
+        return None, f"no Sluice measurement in {target.versus}"
+    return value / base["value"], None
 
 
 def _failed_runs(target: Target, results) -> str | None:
