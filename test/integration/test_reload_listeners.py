@@ -157,6 +157,34 @@ def test_a_removed_listener_refuses_new_connections_while_its_download_finishes(
                 assert download.wait_closed(3.0), "the drained connection stayed open"
 
 
+def test_a_removed_listeners_tunnel_lasts_until_the_drain_deadline_and_idle_ones_close():
+    drain_s = 0.8
+    with Backend(routes(ws=upgrade_echo())) as backend, \
+            Sluice(proxy_config(backend, timeouts={"drain_ms": int(drain_s * 1000)})) as proxy:
+        second = f"{HOST}:{free_port()}"
+        reload(proxy, [proxy.address, second])
+        assert serves(second), proxy.log_tail()
+        with Client(port_of(second)) as idle, Client(port_of(second)) as tunnel, \
+                proxy.client() as kept:
+            assert_status(idle.exchange("GET", "/idle"), 200)
+            assert_status(kept.exchange("GET", "/kept"), 200)
+            tunnel.request("GET", "/ws", UPGRADE_HEADERS)
+            assert_status(tunnel.read_final_response(), 101)
+            text = reload(proxy, [proxy.address])
+            removed_at = time.monotonic()
+            assert f"listener {second} removed" in text, text
+            assert idle.wait_closed(0.5), "an idle connection of the removed listener stayed open"
+            tunnel.send(b"still there")
+            assert tunnel.recv_exact(11) == b"still there"
+            assert tunnel.wait_closed(drain_s + 2), "the tunnel outlived the drain deadline"
+            lasted = time.monotonic() - removed_at
+            assert lasted > drain_s - 0.2, f"the tunnel was closed after {lasted:.2f} s"
+            assert wait_for_log(proxy, r"drain deadline passed for a removed listener; "
+                                       r"closing 1 connections", 2), proxy.log_tail()
+            # The kept listener's connection saw none of it.
+            assert_status(kept.exchange("GET", "/kept-again"), 200)
+
+
 def test_a_kept_listeners_keepalive_connection_works_across_reloads():
     with Backend(ok(b"kept")) as backend, Sluice(proxy_config(backend)) as proxy, \
             proxy.client() as client:
@@ -217,6 +245,40 @@ def test_worker_count_up_and_down_while_requests_keep_succeeding():
         failures = load.failures()
     assert len(results) > 100, f"only {len(results)} requests in the test"
     assert not failures, f"{len(failures)} of {len(results)} requests failed: {failures[:3]}"
+
+
+def test_a_reload_applies_new_limits_and_shares_them_by_the_new_worker_count():
+    """max_connections 4 over two workers is 2 each; one worker after the reload takes all 4,
+    and a lower limit after another reload stops it accepting again."""
+    limits = {"max_connections": 4}
+    with Backend(ok()) as backend, \
+            Sluice(proxy_config(backend, workers=2, limits=limits)) as proxy:
+        reload(proxy, [proxy.address], workers=1)
+        assert wait_until(lambda: len(listening_ports(proxy.pid)) == 1, 5)
+        clients = [proxy.client() for _ in range(4)]
+        try:
+            for c in clients:  # a one-worker share of 4 (a stale share of 2 would stop at 2)
+                assert_status(c.exchange("GET", "/"), 200)
+            reload(proxy, [proxy.address], workers=1, limits={**proxy.config["limits"],
+                                                              "max_connections": 5})
+            fifth = proxy.client()
+            clients.append(fifth)
+            assert_status(fifth.exchange("GET", "/fifth"), 200)
+            reload(proxy, [proxy.address], workers=1, limits={**proxy.config["limits"],
+                                                              "max_connections": 5 - 1})
+            clients[0].close()  # 4 open, at the new limit
+            time.sleep(0.2)
+            sixth = proxy.client()
+            clients.append(sixth)
+            sixth.request("GET", "/sixth")
+            time.sleep(0.5)
+            assert "/sixth" not in backend.targets(), "served past the lowered limit"
+            clients[1].close()
+            sixth.sock.settimeout(5.0)
+            assert_status(sixth.read_response(), 200)
+        finally:
+            for c in clients:
+                c.close()
 
 
 def counter_series(text: str) -> dict[str, float]:
