@@ -84,7 +84,7 @@ conf::ListenerConfig free_listener() {
   return listener("127.0.0.1:" + std::to_string(ntohs(sa.sin_port)));
 }
 
-TEST_CASE("workers kept get sockets for added listeners; new workers for all", "[server]") {
+TEST_CASE("kept workers get sockets for added listeners, new workers for all", "[server]") {
   const conf::ListenerConfig kept = free_listener(), added = free_listener();
   ListenerSet set({kept});
   const std::vector<conf::ListenerConfig> next = {kept, added};
