@@ -33,8 +33,8 @@ class TimeFormat {
 };
 
 // What turns a record's indexes into names: the snapshot of the generation the exchange ran
-// on (routes, upstreams and their backends) and the listeners' addresses, by index, as the
-// process opened them.
+// on (routes, upstreams and their backends) and the listeners' addresses, by listener id (an
+// id names one listener for the life of the process; reloads add ids, never reuse them).
 struct LineNames {
   const conf::Snapshot* snapshot = nullptr;
   const std::vector<std::string>* listeners = nullptr;

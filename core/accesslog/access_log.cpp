@@ -287,6 +287,11 @@ std::unique_ptr<core::ExchangeObserver> WorkerLog::observer(const conf::Snapshot
   return std::make_unique<Observer>(*this, snapshot);
 }
 
+void WorkerLog::name_listener(size_t id, const std::string& address) {
+  if (listeners_.size() <= id) listeners_.resize(id + 1);
+  if (listeners_[id].empty()) listeners_[id] = address;
+}
+
 void WorkerLog::append(const conf::Snapshot& snapshot, const core::ExchangeRecord& record,
                        const core::MessageHead* request) {
   if (buffer_.empty()) {  // a new batch: a fresh clock offset, and a deadline to hand it over

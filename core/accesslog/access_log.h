@@ -113,7 +113,7 @@ class WorkerLog {
   static constexpr size_t kBatchBytes = 64 * 1024;
   static constexpr uint64_t kFlushMs = 150;
 
-  // `listeners`: the listeners' addresses as the process opened them, by index.
+  // `listeners`: the listeners' addresses, by id (a record's `listener`).
   WorkerLog(uv_loop_t* loop, Writer& writer, std::vector<std::string> listeners);
   ~WorkerLog();
   WorkerLog(const WorkerLog&) = delete;
@@ -122,6 +122,9 @@ class WorkerLog {
   // An observer of the exchanges of `snapshot`'s generation, writing into this log; null when
   // that config turns the access log off. It lives as long as that generation.
   std::unique_ptr<core::ExchangeObserver> observer(const conf::Snapshot& snapshot);
+
+  // Names listener `id` (a reload opened it); ids already named keep their names.
+  void name_listener(size_t id, const std::string& address);
 
   void append(const conf::Snapshot& snapshot, const core::ExchangeRecord& record,
               const core::MessageHead* request);

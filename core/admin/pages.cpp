@@ -78,7 +78,7 @@ std::string status_json(const conf::Snapshot& snapshot, const ProcessInfo& info)
   nlohmann::ordered_json j;
   j["version"] = info.version;
   j["started_at"] = iso_time(info.started_ms);
-  j["workers"] = info.workers;
+  j["workers"] = info.workers.load(std::memory_order_relaxed);
   j["draining"] = info.draining.load(std::memory_order_relaxed);
   j["config"] = {{"path", info.config_path},
                  {"loaded_at", iso_time(info.config_loaded_ms.load(std::memory_order_relaxed))},
@@ -87,8 +87,8 @@ std::string status_json(const conf::Snapshot& snapshot, const ProcessInfo& info)
                   {"failed", info.reloads_failed.load(std::memory_order_relaxed)}};
   j["admin"] = info.admin_address;
   j["listeners"] = nlohmann::ordered_json::array();
-  for (const ListenerInfo& l : info.listeners)
-    j["listeners"].push_back({{"address", l.address}, {"tls", l.tls}});
+  for (const conf::ListenerConfig& l : snapshot.config.listeners)
+    j["listeners"].push_back({{"address", l.address.text}, {"tls", l.tls.has_value()}});
   j["routes"] = nlohmann::ordered_json::array();
   for (const conf::Route& r : snapshot.routes)
     j["routes"].push_back({{"host", r.config.host},

@@ -25,11 +25,6 @@ struct WorkerContext;
 
 namespace sluice::admin {
 
-struct ListenerInfo {
-  std::string address;
-  bool tls = false;
-};
-
 // What the pages know of the process beyond a worker's config. core/server fills the plain
 // fields before the workers start; the main thread writes the atomics later.
 struct ProcessInfo {
@@ -37,11 +32,10 @@ struct ProcessInfo {
   std::string config_path;
   std::string admin_address;
   int64_t started_ms = 0;  // Unix ms
-  uint32_t workers = 0;
-  std::vector<ListenerInfo> listeners;  // the open ones (listener changes need a restart)
   metrics::Registry* registry = nullptr;
   uint64_t (*access_lines_dropped)() = nullptr;  // null: not counted
 
+  std::atomic<uint32_t> workers{0};          // the worker count now (reloads change it)
   std::atomic<int64_t> config_loaded_ms{0};  // the last successful load, Unix ms
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};
@@ -56,7 +50,8 @@ struct Readiness {
 // Ready when listening, not draining, and each upstream some route uses has a usable backend.
 Readiness readiness(const conf::Snapshot& snapshot, bool listening, bool draining);
 
-// The /status document.
+// The /status document. Its listeners are those of `snapshot`: the open ones (a reload that
+// changes them opens and closes sockets before it publishes the snapshot).
 std::string status_json(const conf::Snapshot& snapshot, const ProcessInfo& info);
 
 // "2026-12-01T10:00:00.123Z"

@@ -2,6 +2,7 @@
 // a scrape renders.
 #include "core/metrics/registry.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/metrics/prometheus.h"
@@ -95,6 +96,52 @@ Registry::Registry(size_t workers) {
   for (size_t i = 0; i < workers; ++i) parts_.push_back(std::make_unique<WorkerPart>());
 }
 
+WorkerPart& Registry::add_worker() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  parts_.push_back(std::make_unique<WorkerPart>());
+  return *parts_.back();
+}
+
+namespace {
+
+template <typename T>
+void fold(std::deque<T>& into, const std::deque<T>& from, void (*add)(T&, const T&)) {
+  while (into.size() < from.size()) into.emplace_back();
+  for (size_t i = 0; i < from.size(); ++i) add(into[i], from[i]);
+}
+
+void add_series(RouteSeries& into, const RouteSeries& from) {
+  for (size_t c = 0; c < kStatusClasses; ++c) into.classes[c].add(from.classes[c].get());
+  into.request_bytes.add(from.request_bytes.get());
+  into.response_bytes.add(from.response_bytes.get());
+}
+
+void add_histogram(Histogram& into, const Histogram& from) {
+  for (size_t b = 0; b < into.buckets.size(); ++b) into.buckets[b].add(from.buckets[b].get());
+  into.sum_ms.add(from.sum_ms.get());
+}
+
+}  // namespace
+
+void Registry::retire(WorkerPart& part) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < kOutcomes; ++i) retired_.outcomes[i].add(part.outcomes[i].get());
+  for (size_t i = 0; i < kStatuses; ++i) retired_.local_replies[i].add(part.local_replies[i].get());
+  fold(retired_.routes, part.routes, &add_series);
+  fold(retired_.upstreams, part.upstreams, &add_histogram);
+  fold(retired_.backends, part.backends, &add_histogram);
+  if (const core::WorkerContext* ctx = part.context) {
+    const core::ProxyCounters& c = ctx->counters;
+    retired_clients_.clients_accepted.add(c.clients_accepted.get());
+    retired_clients_.clients_closed.add(c.clients_closed.get());
+    retired_clients_.upstream_opened.add(c.upstream_opened.get());
+    retired_clients_.upstream_reused.add(c.upstream_reused.get());
+    retired_clients_.retries.add(c.retries.get());
+  }
+  parts_.erase(std::find_if(parts_.begin(), parts_.end(),
+                            [&part](const auto& p) { return p.get() == &part; }));
+}
+
 void Registry::attach(WorkerPart& part, const core::WorkerContext* context) {
   std::lock_guard<std::mutex> lock(mutex_);
   part.context = context;
@@ -128,6 +175,24 @@ Totals Registry::sum() {
   return sum_locked();
 }
 
+// One part's counters into `t` (connection counters aside).
+void Registry::add_part(Totals& t, const WorkerPart& part) {
+  auto add_latency = [](Totals::Latency& to, const Histogram& from) {
+    for (size_t b = 0; b < to.buckets.size(); ++b) to.buckets[b] += from.buckets[b].get();
+    to.sum_ms += from.sum_ms.get();
+  };
+  for (size_t i = 0; i < kOutcomes; ++i) t.outcomes[i] += part.outcomes[i].get();
+  for (size_t i = 0; i < kStatuses; ++i) t.local_replies[i] += part.local_replies[i].get();
+  for (size_t s = 0; s < part.routes.size(); ++s) {
+    for (size_t c = 0; c < kStatusClasses; ++c)
+      t.route_classes[s][c] += part.routes[s].classes[c].get();
+    t.route_request_bytes[s] += part.routes[s].request_bytes.get();
+    t.route_response_bytes[s] += part.routes[s].response_bytes.get();
+  }
+  for (size_t s = 0; s < part.upstreams.size(); ++s) add_latency(t.upstreams[s], part.upstreams[s]);
+  for (size_t s = 0; s < part.backends.size(); ++s) add_latency(t.backends[s], part.backends[s]);
+}
+
 Totals Registry::sum_locked() {
   Totals t;
   t.route_classes.resize(routes_.labels.size());
@@ -135,33 +200,22 @@ Totals Registry::sum_locked() {
   t.route_response_bytes.resize(routes_.labels.size());
   t.upstreams.resize(upstreams_.labels.size());
   t.backends.resize(backends_.labels.size());
-  auto add_latency = [](Totals::Latency& to, const Histogram& from) {
-    for (size_t b = 0; b < to.buckets.size(); ++b) to.buckets[b] += from.buckets[b].get();
-    to.sum_ms += from.sum_ms.get();
-  };
+  add_part(t, retired_);
   uint64_t closed = 0;
+  auto add_clients = [&](const core::ProxyCounters& c) {
+    // Closed before accepted, so that a connection that comes and goes meanwhile never
+    // shows as a negative number open.
+    closed += c.clients_closed.get();
+    t.clients_accepted += c.clients_accepted.get();
+    t.upstream_opened += c.upstream_opened.get();
+    t.upstream_reused += c.upstream_reused.get();
+    t.retries += c.retries.get();
+  };
+  add_clients(retired_clients_);
   for (const auto& part : parts_) {
-    for (size_t i = 0; i < kOutcomes; ++i) t.outcomes[i] += part->outcomes[i].get();
-    for (size_t i = 0; i < kStatuses; ++i) t.local_replies[i] += part->local_replies[i].get();
-    for (size_t s = 0; s < part->routes.size(); ++s) {
-      for (size_t c = 0; c < kStatusClasses; ++c)
-        t.route_classes[s][c] += part->routes[s].classes[c].get();
-      t.route_request_bytes[s] += part->routes[s].request_bytes.get();
-      t.route_response_bytes[s] += part->routes[s].response_bytes.get();
-    }
-    for (size_t s = 0; s < part->upstreams.size(); ++s)
-      add_latency(t.upstreams[s], part->upstreams[s]);
-    for (size_t s = 0; s < part->backends.size(); ++s)
-      add_latency(t.backends[s], part->backends[s]);
+    add_part(t, *part);
     if (const core::WorkerContext* ctx = part->context) {
-      const core::ProxyCounters& c = ctx->counters;
-      // Closed before accepted, so that a connection that comes and goes meanwhile never
-      // shows as a negative number open.
-      closed += c.clients_closed.get();
-      t.clients_accepted += c.clients_accepted.get();
-      t.upstream_opened += c.upstream_opened.get();
-      t.upstream_reused += c.upstream_reused.get();
-      t.retries += c.retries.get();
+      add_clients(ctx->counters);
       t.upstream_idle += ctx->upstreams.idle_count();
     }
   }

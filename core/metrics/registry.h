@@ -9,6 +9,10 @@
 // slots of that generation's routes, upstreams and backends: per request there is no lookup,
 // no allocation and no lock. The one lock is the registry's: taken when a worker adopts a
 // snapshot (slots may be added) and by a scrape, which may run on any worker.
+//
+// Workers come and go with reloads that change their number: a new one adds a part, and a
+// retired one's counts are folded into the registry's own part once its thread is done, so no
+// counter goes back.
 #pragma once
 
 #include <array>
@@ -104,6 +108,11 @@ class Registry {
 
   WorkerPart& worker(size_t index) { return *parts_[index]; }
   size_t workers() const { return parts_.size(); }
+  // A part for a worker that starts now (a reload raised the worker count).
+  WorkerPart& add_worker();
+  // The worker of `part` is done (its thread has ended): its counts, those of its connections
+  // included, stay in the sums, and the part is gone.
+  void retire(WorkerPart& part);
   // The worker whose connection counters and idle pool `part` reports. Before it runs.
   void attach(WorkerPart& part, const core::WorkerContext* context);
 
@@ -136,10 +145,13 @@ class Registry {
     uint64_t shown = 0;
   };
   Totals sum_locked();
+  static void add_part(Totals& t, const WorkerPart& part);
   uint64_t ejections_locked(uint32_t slot, const balancer::Backend& backend);
 
   std::mutex mutex_;
   std::vector<std::unique_ptr<WorkerPart>> parts_;
+  WorkerPart retired_;                   // what retired workers counted, summed
+  core::ProxyCounters retired_clients_;  // ... and their connection counters
   Names routes_, upstreams_, backends_;
   std::vector<Ejections> ejections_;  // by backend slot
 };

@@ -57,7 +57,7 @@ class ClientSide {
   virtual uint16_t client_port() const = 0;
   // Data bytes of the chunked request body read so far (what a body limit counts).
   virtual uint64_t request_payload_bytes() const = 0;
-  // The index of the listener the client came in on, or kAdminListener.
+  // The id of the listener the client came in on (kept across reloads), or kAdminListener.
   virtual int32_t listener() const = 0;
   // The client connection's endpoints, for a PROXY protocol header toward a backend: the
   // client's address and port, and the address it connected to (after a PROXY header from a

@@ -23,7 +23,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   // Takes an accepted client stream; the connection then lives until it closes itself. `peer`
   // is the client; `destination`, when given, the address it connected to (both from a PROXY
   // header, where the listener reads one); else the socket's own address, asked when needed.
-  // `listener` is the listener's index in the config (kAdminListener for the admin listener).
+  // `listener` is the listener's id (kAdminListener for the admin listener).
   static void open(WorkerContext& ctx, Stream* stream, const sockaddr_storage& peer,
                    int32_t listener, const sockaddr_storage* destination = nullptr);
   // The worker is shutting down: finish the current exchange, then close; close now if idle.

@@ -43,7 +43,7 @@ struct ExchangeRecord {
   std::string_view request_id;  // empty when request IDs are off; valid while observers run
   std::string_view client_ip;   // after a PROXY header, where one is used
   uint16_t client_port = 0;
-  int32_t listener = 0;  // index in the config's listeners; kAdminListener for the admin one
+  int32_t listener = 0;  // the listener's id (stable across reloads); kAdminListener for admin
 };
 
 }  // namespace sluice::core

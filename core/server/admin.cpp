@@ -33,8 +33,7 @@ bool open_admin(const conf::Config& config, const std::string& config_path,
   info.started_ms = balancer::unix_ms_now();
   info.config_loaded_ms = info.started_ms;
   info.workers = static_cast<uint32_t>(workers.size());
-  for (const conf::ListenerConfig& l : config.listeners)
-    info.listeners.push_back({l.address.text, l.tls.has_value()});
+  admin->address = config.admin.address;
   info.registry = &admin->registry;
   info.access_lines_dropped = &access_lines_dropped;
   for (size_t i = 0; i < workers.size(); ++i) {
@@ -48,6 +47,18 @@ bool open_admin(const conf::Config& config, const std::string& config_path,
   }
   *out = std::move(admin);
   return true;
+}
+
+void admin_add_worker(AdminSetup* admin, Worker& worker, int fd) {
+  if (admin) worker.enable_admin(fd, &admin->info, &admin->registry, &admin->registry.add_worker());
+}
+
+void admin_retire_worker(AdminSetup* admin, Worker& worker) {
+  if (admin && worker.metrics_part()) admin->registry.retire(*worker.metrics_part());
+}
+
+void admin_workers(AdminSetup* admin, size_t count) {
+  if (admin) admin->info.workers = static_cast<uint32_t>(count);
 }
 
 void admin_started(AdminSetup* admin) {

@@ -42,8 +42,13 @@ int open_listening_socket(const conf::SocketAddress& address, std::string* error
   return fd;
 }
 
-Listener::Listener(WorkerContext& ctx, Acceptor& acceptor, int fd, int32_t index)
-    : ctx_(ctx), acceptor_(acceptor), fd_(fd), index_(index) {
+uint32_t connection_share(uint32_t limit, uint32_t workers) {
+  if (workers == 0) workers = 1;
+  return static_cast<uint32_t>((uint64_t{limit} + workers - 1) / workers);
+}
+
+Listener::Listener(WorkerContext& ctx, Acceptor& acceptor, int fd, int32_t id)
+    : ctx_(ctx), acceptor_(acceptor), fd_(fd), id_(id) {
   uv_poll_init(ctx.loop, &poll_, fd);
   uv_timer_init(ctx.loop, &pause_);
   poll_.data = this;
@@ -57,12 +62,12 @@ void Listener::on_readable(uv_poll_t* poll, int status, int) {
 
 // limits.max_connections, shared evenly by the workers: at this worker's share the listener
 // stops polling and looks again after a pause, leaving new connections queued in the kernel.
+// Both the limit and the worker count are read as they are now, so a reload changes them.
 bool Listener::at_capacity() {
   const uint32_t limit = ctx_.current->snapshot->config.limits.max_connections;
-  if (limit == 0 || index_ < 0 || static_cast<size_t>(index_) >= ctx_.open_by_listener.size())
+  if (limit == 0 || id_ < 0 || static_cast<size_t>(id_) >= ctx_.open_by_listener.size())
     return false;
-  const uint32_t share = (limit + ctx_.worker_count - 1) / ctx_.worker_count;
-  if (ctx_.open_by_listener[index_] < share) return false;
+  if (ctx_.open_by_listener[id_] < connection_share(limit, ctx_.worker_count)) return false;
   uv_poll_stop(&poll_);
   uv_timer_start(&pause_, &Listener::on_resume, kFullPauseMs, 0);
   return true;
@@ -79,7 +84,7 @@ void Listener::accept_batch() {
       if (proxy_headers_)
         proxy_headers_->take(fd, peer);  // the header first; then the acceptor
       else if (Stream* stream = acceptor_.accept(fd))
-        Downstream::open(ctx_, stream, peer, index_);
+        Downstream::open(ctx_, stream, peer, id_);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -99,7 +104,10 @@ void Listener::on_resume(uv_timer_t* timer) {
 }
 
 void Listener::read_proxy_headers(std::vector<conf::Cidr> from) {
-  proxy_headers_ = std::make_unique<ProxyHeaderReader>(ctx_, acceptor_, std::move(from), index_);
+  if (proxy_headers_)
+    proxy_headers_->admit_from(std::move(from));
+  else
+    proxy_headers_ = std::make_unique<ProxyHeaderReader>(ctx_, acceptor_, std::move(from), id_);
 }
 
 void Listener::close() {

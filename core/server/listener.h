@@ -20,11 +20,23 @@ struct WorkerContext;
 // Opens a non-blocking listening socket with SO_REUSEPORT; -1 with `error` set on failure.
 int open_listening_socket(const conf::SocketAddress& address, std::string* error);
 
+// A listening socket for one worker, with the id of the listener it belongs to (ListenerSet).
+struct ListenSocket {
+  int32_t id;
+  int fd;
+};
+using ListenSockets = std::vector<ListenSocket>;
+
+// One worker's part of limits.max_connections (`limit` > 0): an even share, rounded up.
+uint32_t connection_share(uint32_t limit, uint32_t workers);
+
 class Listener {
  public:
-  // `index` is the listener's place in the config, or kAdminListener.
-  Listener(WorkerContext& ctx, Acceptor& acceptor, int fd, int32_t index);
+  // `id` is the listener's id (see ListenerSet: it stays while the listener is kept across
+  // reloads), or kAdminListener.
+  Listener(WorkerContext& ctx, Acceptor& acceptor, int fd, int32_t id);
   // Every connection starts with a PROXY header, from a peer in `from` (empty: any peer).
+  // Called again, it only changes `from`, for connections accepted from then on.
   void read_proxy_headers(std::vector<conf::Cidr> from);
   void close();  // stops accepting; the object frees itself once libuv lets go
 
@@ -41,7 +53,7 @@ class Listener {
   uv_poll_t poll_;
   uv_timer_t pause_;
   int fd_;
-  int32_t index_;
+  int32_t id_;
   int open_handles_ = 2;
   std::unique_ptr<ProxyHeaderReader> proxy_headers_;  // set on a PROXY protocol listener
 };

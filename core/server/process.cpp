@@ -16,6 +16,7 @@
 #include "core/io/tcp_stream.h"
 #include "core/server/admin.h"
 #include "core/server/listener.h"
+#include "core/server/listener_set.h"
 #include "core/server/worker.h"
 #include "health/checker.h"
 #include "health/dns_watch.h"
@@ -29,7 +30,10 @@ struct Process {
   std::string config_path;
   std::shared_ptr<const Runtime> runtime;
   std::unique_ptr<AdminSetup> admin;  // null when off; outlives the workers, which use it
+  std::unique_ptr<ListenerSet> listeners;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<Worker>> retiring;  // draining after a reload lowered the count
+  uv_timer_t reap;                                // joins the retiring ones as they finish
   BlockPool check_blocks{16 * 1024, 16};
   std::unique_ptr<TcpConnector> check_connector;  // the checks' transport
   std::map<const tls::ClientContext*, std::unique_ptr<tls::TlsConnector>> check_tls;
@@ -59,35 +63,84 @@ std::vector<Connector*> check_connectors(Process& p) {
   return out;
 }
 
-// Hands a new runtime, with a snapshot built from `config`, to every worker and to the checker.
-// `tls` carries the contexts already loaded for it.
-void publish(Process& p, conf::Config config, Runtime tls) {
-  tls.snapshot =
-      conf::build_snapshot(std::move(config), p.runtime->snapshot.get(), &p.dns->answers());
-  p.runtime = std::make_shared<const Runtime>(std::move(tls));
-  for (auto& w : p.workers) w->publish(p.runtime);
-  p.checker->watch(p.runtime->snapshot, check_connectors(p));
-}
-
 uint32_t worker_count(const conf::Config& config) {
   if (config.workers > 0) return config.workers;
   const unsigned cores = std::thread::hardware_concurrency();
   return cores > 0 ? cores : 1;
 }
 
-bool same_listeners(const conf::Config& a, const conf::Config& b) {
-  if (a.listeners.size() != b.listeners.size()) return false;
-  for (size_t i = 0; i < a.listeners.size(); ++i) {
-    if (a.listeners[i].address.text != b.listeners[i].address.text) return false;
-    if (a.listeners[i].tls.has_value() != b.listeners[i].tls.has_value()) return false;
-    if (a.listeners[i].proxy_protocol != b.listeners[i].proxy_protocol) return false;
-    const auto& from_a = a.listeners[i].proxy_protocol_from;
-    const auto& from_b = b.listeners[i].proxy_protocol_from;
-    if (!std::equal(from_a.begin(), from_a.end(), from_b.begin(), from_b.end(),
-                    [](const auto& x, const auto& y) { return x.text == y.text; }))
-      return false;
+// A worker whose thread has ended is joined; its metrics stay counted.
+void reap_workers(uv_timer_t* timer) {
+  auto* p = static_cast<Process*>(timer->data);
+  for (auto it = p->retiring.begin(); it != p->retiring.end();) {
+    if (!(*it)->finished()) {
+      ++it;
+      continue;
+    }
+    (*it)->join();
+    admin_retire_worker(p->admin.get(), **it);
+    it = p->retiring.erase(it);
   }
-  return true;
+  if (p->retiring.empty()) uv_timer_stop(timer);
+}
+
+// Brings the number of workers to the runtime's: new ones start with their `sockets`, the
+// extra ones (the last started) drain and are joined once done, without blocking this loop.
+void resize_workers(Process& p, WorkerSockets* sockets) {
+  const size_t count = p.runtime->workers;
+  if (count != p.workers.size())
+    log(LogLevel::kInfo, "workers: %zu, now %zu", p.workers.size(), count);
+  while (p.workers.size() > count) {
+    p.workers.back()->drain();
+    p.retiring.push_back(std::move(p.workers.back()));
+    p.workers.pop_back();
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&p.reap)))
+      uv_timer_start(&p.reap, &reap_workers, 100, 100);
+  }
+  for (size_t i = p.workers.size(); i < count; ++i) {
+    auto worker = std::make_unique<Worker>(sockets->take_listeners(i), p.runtime);
+    admin_add_worker(p.admin.get(), *worker, sockets->take_admin(i));
+    worker->start();
+    p.workers.push_back(std::move(worker));
+  }
+  admin_workers(p.admin.get(), count);
+}
+
+// Hands a new runtime, with a snapshot built from `config`, to every worker and to the checker.
+// `tls` carries the contexts already loaded for it. `sockets`, for a reload, are the listening
+// sockets it opened (and say how many workers there are now); null keeps the workers as they are.
+void publish(Process& p, conf::Config config, Runtime tls, WorkerSockets* sockets = nullptr) {
+  tls.snapshot =
+      conf::build_snapshot(std::move(config), p.runtime->snapshot.get(), &p.dns->answers());
+  tls.listener_ids = p.listeners->ids();
+  tls.workers = sockets ? static_cast<uint32_t>(sockets->workers()) : p.runtime->workers;
+  p.runtime = std::make_shared<const Runtime>(std::move(tls));
+  for (size_t i = 0; i < p.workers.size() && i < p.runtime->workers; ++i)
+    p.workers[i]->publish(p.runtime, sockets ? sockets->take_listeners(i) : ListenSockets{});
+  if (sockets) resize_workers(p, sockets);
+  p.checker->watch(p.runtime->snapshot, check_connectors(p));
+}
+
+// Opens what the reload to `next` needs before anything changes: sockets for the listeners it
+// adds (on every worker) and for the workers it adds (every listener, and the admin). False,
+// with the reason in `errors`, when one cannot be opened; `sockets` closes them all then.
+bool open_sockets(Process& p, const conf::Config& next, const ListenerPlan& plan,
+                  WorkerSockets* sockets, std::vector<std::string>* errors) {
+  std::string error;
+  const size_t kept = std::min(p.workers.size(), sockets->workers());
+  if (sockets->open(next.listeners, plan, kept, p.admin ? &p.admin->address : nullptr, &error))
+    return true;
+  errors->push_back("cannot listen on " + error);
+  return false;
+}
+
+void log_listener_changes(const conf::Config& next, const ListenerPlan& plan, uint32_t drain_ms) {
+  for (size_t i : plan.added)
+    log(LogLevel::kInfo, "listener %s%s added", next.listeners[i].address.text.c_str(),
+        next.listeners[i].tls ? " (tls)" : "");
+  for (const std::string& address : plan.closed_addresses)
+    log(LogLevel::kInfo, "listener %s removed: no new connections; open ones drain (%u ms at most)",
+        address.c_str(), drain_ms);
 }
 
 // log.level for the error log (stderr), log.access for the access log's writer. False, with
@@ -116,6 +169,8 @@ void stop_access_log() {
         static_cast<unsigned long long>(dropped));
 }
 
+// All or nothing: the new config is checked, its TLS files loaded and the sockets it needs
+// opened before anything is published; a failure at any step leaves everything as it was.
 void reload(Process& p) {
   conf::ParseResult parsed = conf::load_config_file(p.config_path);
   std::vector<std::string> errors, warnings;
@@ -123,6 +178,12 @@ void reload(Process& p) {
   Runtime tls;
   if (parsed.config) load_tls(*parsed.config, p.runtime.get(), &tls, &errors, &warnings);
   for (const std::string& w : warnings) log(LogLevel::kWarn, "%s", w.c_str());
+  ListenerPlan plan;
+  WorkerSockets sockets(errors.empty() ? worker_count(*parsed.config) : 0);
+  if (errors.empty()) {
+    plan = p.listeners->plan(parsed.config->listeners);
+    open_sockets(p, *parsed.config, plan, &sockets, &errors);
+  }
   if (errors.empty()) use_log_config(parsed.config->log, &errors);
   if (!errors.empty()) {
     log(LogLevel::kError,
@@ -130,12 +191,10 @@ void reload(Process& p) {
     for (const std::string& e : errors) log(LogLevel::kError, "  %s", e.c_str());
     return admin_reloaded(p.admin.get(), false);
   }
-  if (!same_listeners(*parsed.config, p.runtime->snapshot->config))
-    log(LogLevel::kWarn, "listener changes take effect after a restart");
-  if (worker_count(*parsed.config) != p.workers.size())
-    log(LogLevel::kWarn, "a new worker count takes effect after a restart");
+  log_listener_changes(*parsed.config, plan, parsed.config->timeouts.drain_ms);
+  p.listeners->commit(parsed.config->listeners, plan);
   p.dns->configure(*parsed.config);
-  publish(p, std::move(*parsed.config), std::move(tls));
+  publish(p, std::move(*parsed.config), std::move(tls), &sockets);
   admin_reloaded(p.admin.get(), true);
   log(LogLevel::kInfo, "config reloaded (generation %llu)",
       static_cast<unsigned long long>(p.runtime->snapshot->generation));
@@ -196,20 +255,22 @@ void on_signal(uv_signal_t* handle, int signum) {
 }
 
 bool open_workers(Process& p) {
-  const uint32_t count = worker_count(p.runtime->snapshot->config);
-  for (uint32_t i = 0; i < count; ++i) {
-    std::vector<int> fds;
-    for (const conf::ListenerConfig& l : p.runtime->snapshot->config.listeners) {
-      std::string error;
-      const int fd = open_listening_socket(l.address, &error);
-      if (fd < 0) {
-        log(LogLevel::kError, "cannot listen on %s", error.c_str());
-        return false;
-      }
-      fds.push_back(fd);
-    }
-    p.workers.push_back(std::make_unique<Worker>(std::move(fds), p.runtime, count));
+  const conf::Config& config = p.runtime->snapshot->config;
+  p.listeners = std::make_unique<ListenerSet>(config.listeners);
+  Runtime runtime = *p.runtime;
+  runtime.listener_ids = p.listeners->ids();
+  runtime.workers = worker_count(config);
+  p.runtime = std::make_shared<const Runtime>(std::move(runtime));
+  ListenerPlan plan;
+  plan.ids = p.listeners->ids();
+  WorkerSockets sockets(p.runtime->workers);
+  std::string error;
+  if (!sockets.open(config.listeners, plan, 0, nullptr, &error)) {
+    log(LogLevel::kError, "cannot listen on %s", error.c_str());
+    return false;
   }
+  for (uint32_t i = 0; i < p.runtime->workers; ++i)
+    p.workers.push_back(std::make_unique<Worker>(sockets.take_listeners(i), p.runtime));
   return true;
 }
 
@@ -260,6 +321,9 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
       rotate_ms);
   uv_unref(reinterpret_cast<uv_handle_t*>(&p.ticket_rotation));
   uv_timer_init(loop, &p.shutdown_delay);
+  uv_timer_init(loop, &p.reap);
+  p.reap.data = &p;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&p.reap));  // the exit joins whatever is left
   for (auto [handle, signum] : {std::pair{&p.hup, SIGHUP}, {&p.term, SIGTERM}, {&p.intr, SIGINT}}) {
     uv_signal_init(loop, handle);
     handle->data = &p;
@@ -280,7 +344,9 @@ int run_process(const std::string& config_path, std::shared_ptr<const Runtime> r
       addresses.c_str());
   uv_run(loop, UV_RUN_DEFAULT);
   for (auto& w : p.workers) w->join();
+  for (auto& w : p.retiring) w->join();
   p.workers.clear();
+  p.retiring.clear();
   stop_access_log();
   log(LogLevel::kInfo, "sluice stopped");
   return 0;

@@ -26,7 +26,7 @@ class HeaderWait;
 class ProxyHeaderReader {
  public:
   // `from`: the networks whose peers may send headers; empty admits any peer. `listener`: the
-  // listener's index in the config, for the connections it hands over.
+  // listener's id, for the connections it hands over.
   ProxyHeaderReader(WorkerContext& ctx, Acceptor& acceptor, std::vector<conf::Cidr> from,
                     int32_t listener);
   ~ProxyHeaderReader() { close_all(); }
@@ -36,6 +36,8 @@ class ProxyHeaderReader {
   // Takes an accepted, non-blocking socket from `peer`: reads its header (at once when it is
   // there, else as it arrives), then hands the socket to the acceptor; or closes it.
   void take(int fd, const sockaddr_storage& peer);
+  // A reload changed proxy_protocol_from: peers accepted from now on are checked against `from`.
+  void admit_from(std::vector<conf::Cidr> from) { from_ = std::move(from); }
   // Closes every connection still waiting for its header (the listener is closing).
   void close_all();
   size_t waiting() const { return waiting_count_; }

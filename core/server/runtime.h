@@ -21,6 +21,9 @@ struct Runtime {
   // files keep the same context across reloads, so pooled connections stay usable.
   std::vector<std::shared_ptr<const tls::ClientContext>> upstream_tls;
   std::vector<std::string> upstream_tls_stamps;  // per upstream: settings and file times
+  // Per listener: its id (ListenerSet), the same for as long as a reload keeps the listener.
+  std::vector<int32_t> listener_ids;
+  uint32_t workers = 1;  // how many workers serve this runtime (max_connections is shared out)
 };
 
 // Loads every certificate, key, CA and OCSP file `config` names into `out` (whose snapshot is

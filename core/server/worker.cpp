@@ -1,6 +1,8 @@
 // Worker threads: adopting snapshots between requests and draining on shutdown.
 #include "core/server/worker.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "core/accesslog/access_log.h"
@@ -11,6 +13,7 @@
 #include "core/proxy/downstream.h"
 #include "core/proxy/worker_context.h"
 #include "core/server/listener.h"
+#include "core/server/worker_listeners.h"
 
 namespace sluice::core {
 
@@ -42,27 +45,16 @@ void WorkerContext::retire(Generation* g) {
   if (it != generations.end()) generations.erase(it);
 }
 
-Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime,
-               uint32_t worker_count)
-    : listen_fds_(std::move(listen_fds)) {
+Worker::Worker(ListenSockets sockets, std::shared_ptr<const Runtime> runtime) {
   uv_loop_init(&loop_);
   ctx_ = std::make_unique<WorkerContext>(&loop_);
-  ctx_->worker_count = worker_count;
-  ctx_->open_by_listener.assign(listen_fds_.size(), 0);
   // TCP underneath everything; bodies that arrive in bulk move through the larger blocks.
   ctx_->connector = std::make_unique<TcpConnector>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
   acceptor_ = std::make_unique<TcpAcceptor>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
-  for (const auto& server : runtime->listener_tls) {
-    tls_acceptors_.push_back(
-        server ? std::make_unique<tls::TlsAcceptor>(&loop_, ctx_->blocks, *acceptor_, server)
-               : nullptr);
-  }
-  std::vector<std::string> addresses;
-  for (const conf::ListenerConfig& l : runtime->snapshot->config.listeners)
-    addresses.push_back(l.address.text);
+  listeners_ = std::make_unique<WorkerListeners>(*ctx_, *acceptor_);
   access_log_ = std::make_unique<accesslog::WorkerLog>(&loop_, accesslog::Writer::process(),
-                                                       std::move(addresses));
-  adopt(*runtime);
+                                                       std::vector<std::string>{});
+  adopt(*runtime, std::move(sockets));  // the listeners poll once the thread runs the loop
   uv_async_init(&loop_, &wake_, &Worker::on_wake);
   wake_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
@@ -70,16 +62,14 @@ Worker::Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runti
 }
 
 Worker::~Worker() {
+  listeners_.reset();
   ctx_.reset();
   uv_loop_close(&loop_);
 }
 
-// Listener TLS contexts are swapped in place; upstream contexts pick (or make) their connector.
-void Worker::adopt(const Runtime& runtime) {
-  for (size_t i = 0; i < tls_acceptors_.size() && i < runtime.listener_tls.size(); ++i) {
-    if (tls_acceptors_[i] && runtime.listener_tls[i])
-      tls_acceptors_[i]->use(runtime.listener_tls[i]);
-  }
+// Upstream TLS contexts pick (or make) their connector; the listeners follow the new runtime's
+// (kept ones swap their TLS context in place).
+void Worker::adopt(const Runtime& runtime, ListenSockets added) {
   std::vector<Connector*> connectors;
   const uint32_t connect_ms = runtime.snapshot->config.timeouts.upstream_connect_ms;
   for (const auto& client : runtime.upstream_tls) {
@@ -94,6 +84,12 @@ void Worker::adopt(const Runtime& runtime) {
     connectors.push_back(c.get());
   }
   ctx_->adopt(runtime.snapshot, connectors);
+  ctx_->worker_count = runtime.workers;
+  listeners_->adopt(runtime, std::move(added));
+  const auto& configs = runtime.snapshot->config.listeners;
+  for (size_t i = 0; i < configs.size() && i < runtime.listener_ids.size(); ++i)
+    access_log_->name_listener(static_cast<size_t>(runtime.listener_ids[i]),
+                               configs[i].address.text);
   if (metrics_) count_metrics(*ctx_->current);
   wire_access_log();
 }
@@ -134,16 +130,6 @@ void Worker::wire_access_log() {
 }
 
 void Worker::start() {
-  for (size_t i = 0; i < listen_fds_.size(); ++i) {
-    Acceptor* acceptor = i < tls_acceptors_.size() && tls_acceptors_[i]
-                             ? static_cast<Acceptor*>(tls_acceptors_[i].get())
-                             : acceptor_.get();
-    auto* listener = new Listener(*ctx_, *acceptor, listen_fds_[i], static_cast<int32_t>(i));
-    const auto& configs = ctx_->current->snapshot->config.listeners;
-    if (i < configs.size() && configs[i].proxy_protocol)
-      listener->read_proxy_headers(configs[i].proxy_protocol_from);
-    listeners_.push_back(listener);
-  }
   if (admin_fd_ >= 0) admin_listener_ = new Listener(*ctx_, *acceptor_, admin_fd_, kAdminListener);
   thread_ = std::thread([this] { run(); });
 }
@@ -152,16 +138,18 @@ void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_->close();  // the last lines go to the writer; the loop runs on to close its timer
   uv_run(&loop_, UV_RUN_DEFAULT);
+  finished_.store(true, std::memory_order_release);
 }
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::publish(std::shared_ptr<const Runtime> runtime) {
+void Worker::publish(std::shared_ptr<const Runtime> runtime, ListenSockets added) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     next_runtime_ = std::move(runtime);
+    next_sockets_.insert(next_sockets_.end(), added.begin(), added.end());
   }
   uv_async_send(&wake_);
 }
@@ -177,21 +165,26 @@ void Worker::drain() {
 void Worker::on_wake(uv_async_t* async) {
   auto* w = static_cast<Worker*>(async->data);
   std::shared_ptr<const Runtime> next;
+  ListenSockets sockets;
   bool drain;
   {
     std::lock_guard<std::mutex> lock(w->mutex_);
     next = std::move(w->next_runtime_);
+    sockets.swap(w->next_sockets_);
     drain = w->drain_requested_;
   }
-  if (next && !w->draining_) w->adopt(*next);
+  if (next && !w->draining_) {
+    w->adopt(*next, std::move(sockets));
+  } else {
+    for (const ListenSocket& s : sockets) ::close(s.fd);  // draining: nothing opens any more
+  }
   if (drain && !w->draining_) w->begin_drain();
 }
 
 void Worker::begin_drain() {
   draining_ = true;
   ctx_->draining = true;
-  for (Listener* l : listeners_) l->close();
-  listeners_.clear();
+  listeners_->close_all();
   ctx_->upstreams.close_all();
   for (Downstream* c = ctx_->clients; c;) {
     Downstream* next = c->next;

@@ -1,11 +1,13 @@
 // A Worker is one thread with its own libuv loop, listening sockets, connection pools and
 // buffer pools; a request never leaves its worker. The main thread talks to it only through
-// publish() (a new runtime: config snapshot and TLS contexts) and drain(), both woken with
-// uv_async_send.
+// publish() (a new runtime: config snapshot, TLS contexts, the sockets of listeners a reload
+// added) and drain() (at shutdown, or when a reload lowers the worker count), both woken with
+// uv_async_send; finished() tells it when the thread is done and may be joined.
 #pragma once
 
 #include <uv.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "core/io/transport.h"
+#include "core/server/listener.h"
 #include "core/server/runtime.h"
 #include "tls/tls_transport.h"
 
@@ -32,13 +35,12 @@ namespace sluice::core {
 
 struct WorkerContext;
 struct Generation;
-class Listener;
+class WorkerListeners;
 
 class Worker {
  public:
-  // `listen_fds` follow the runtime's listeners, in order.
-  Worker(std::vector<int> listen_fds, std::shared_ptr<const Runtime> runtime,
-         uint32_t worker_count);
+  // `sockets`: one for each of the runtime's listeners, by id.
+  Worker(ListenSockets sockets, std::shared_ptr<const Runtime> runtime);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -47,33 +49,33 @@ class Worker {
   void enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* registry,
                     metrics::WorkerPart* part);
   void start();
-  void publish(std::shared_ptr<const Runtime> runtime);  // any thread
-  void drain();                                          // any thread
+  // Any thread. `added`: this worker's sockets for the listeners the runtime adds.
+  void publish(std::shared_ptr<const Runtime> runtime, ListenSockets added = {});
+  void drain();  // any thread
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
   void join();
+  metrics::WorkerPart* metrics_part() const { return metrics_part_; }
 
  private:
   void run();
   static void on_wake(uv_async_t* async);
   static void on_drain_tick(uv_timer_t* timer);
   void begin_drain();
-  void adopt(const Runtime& runtime);
+  void adopt(const Runtime& runtime, ListenSockets added);
   void count_metrics(Generation& generation);
   void close_admin();
   void wire_access_log();
 
-  std::vector<int> listen_fds_;
   std::thread thread_;
   uv_loop_t loop_;
   uv_async_t wake_;
   uv_timer_t drain_timer_;
   std::unique_ptr<WorkerContext> ctx_;
   std::unique_ptr<Acceptor> acceptor_;  // turns this worker's accepted sockets into streams
-  // Per listener: the TLS acceptor over acceptor_ for a TLS listener, else null.
-  std::vector<std::unique_ptr<tls::TlsAcceptor>> tls_acceptors_;
+  std::unique_ptr<WorkerListeners> listeners_;
   // One per upstream TLS context ever adopted: pooled connections are keyed by connector, so
   // an unchanged context keeps its pool across reloads.
   std::map<const tls::ClientContext*, std::unique_ptr<tls::TlsConnector>> tls_connectors_;
-  std::vector<Listener*> listeners_;
   // The admin listener stays open while the worker drains (readiness says 503 then).
   int admin_fd_ = -1;
   Listener* admin_listener_ = nullptr;
@@ -83,9 +85,11 @@ class Worker {
   std::unique_ptr<accesslog::WorkerLog> access_log_;  // this worker's lines, on their way out
   uint64_t drain_deadline_ = 0;
   bool draining_ = false;
+  std::atomic<bool> finished_{false};
 
-  std::mutex mutex_;  // guards the two fields below, written by the main thread
+  std::mutex mutex_;  // guards the three fields below, written by the main thread
   std::shared_ptr<const Runtime> next_runtime_;
+  ListenSockets next_sockets_;  // every publish's, until the worker takes them
   bool drain_requested_ = false;
 };
 

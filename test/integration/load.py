@@ -8,7 +8,8 @@ import socket
 import threading
 import time
 
-from wire import HOST, Client, ProtocolError, SocketReader, request_bytes, try_parse_response
+from wire import (HOST, Client, ConnectionClosed, ProtocolError, SocketReader, request_bytes,
+                  try_parse_response)
 
 
 # --------------------------------------------------------------------------- many clients
@@ -67,12 +68,20 @@ class LoadClients:
     """`clients` threads each sending keep-alive GETs through the proxy, one after another,
     until stop(). A connection the proxy closes is replaced. .results holds (start time,
     status or None, body or error text) per request; a request that fails (error, closed
-    connection, timeout) is recorded with status None."""
+    connection, timeout) is recorded with status None.
 
-    def __init__(self, port: int, clients: int = 4, *, timeout: float = 5.0, pause: float = 0.0):
+    With retry_reused, a request on a reused connection that the proxy closed before sending a
+    byte of the answer (it closed the idle connection as the request went out, as a draining
+    worker does) is sent again on a fresh connection, once, as HTTP clients do for idempotent
+    requests (RFC 9112, 9.3.1); .retried counts those, and only the retry's result is recorded."""
+
+    def __init__(self, port: int, clients: int = 4, *, timeout: float = 5.0, pause: float = 0.0,
+                 retry_reused: bool = False):
         self.port = port
         self.timeout = timeout
         self.pause = pause
+        self.retry_reused = retry_reused
+        self.retried = 0
         self.results: list[tuple[float, int | None, str]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -99,8 +108,10 @@ class LoadClients:
     def _run(self, number: int) -> None:
         client = None
         sent = 0
+        retrying = False
         while not self._stop.is_set():
             started = time.monotonic()
+            reused = client is not None
             try:
                 if client is None:
                     client = Client(self.port, self.timeout)
@@ -112,10 +123,16 @@ class LoadClients:
                     client.close()
                     client = None
             except (OSError, AssertionError, ProtocolError) as error:
-                self._record(started, None, repr(error))
                 if client is not None:
                     client.close()
                 client = None
+                if self.retry_reused and reused and not retrying and _unanswered(error):
+                    with self._lock:
+                        self.retried += 1
+                    retrying = True
+                    continue
+                self._record(started, None, repr(error))
+            retrying = False
             if self.pause:
                 time.sleep(self.pause)
         if client is not None:
@@ -127,6 +144,13 @@ class LoadClients:
 
     def failures(self) -> list[tuple[float, int | None, str]]:
         return [r for r in self.snapshot() if r[1] != 200]
+
+
+def _unanswered(error: Exception) -> bool:
+    """The connection closed (FIN or reset) before any byte of the response."""
+    if isinstance(error, ConnectionClosed):
+        return not error.partial
+    return isinstance(error, (BrokenPipeError, ConnectionResetError))
 
 
 class SourceClient(Client):
