@@ -106,7 +106,9 @@ TEST_CASE("client reads resume once the backend has taken the waiting body", "[e
 
 TEST_CASE("a slow client that keeps taking bytes is not cut off", "[exchange]") {
   HarnessSetup setup;
-  setup.timeouts.client_send_ms = 20;
+  // The deadline is real time: long enough that a loaded machine (two cores, a sanitizer build)
+  // does not stall the loop past it between two turns.
+  setup.timeouts.client_send_ms = 150;
   ProxyHarness proxy(setup);
   MemoryPeer& client = slow_client_request(proxy);
   proxy.backend(0).send(kBigHead + std::string(kBodySize, 'x'));
@@ -116,7 +118,7 @@ TEST_CASE("a slow client that keeps taking bytes is not cut off", "[exchange]") 
         client.take(16);
         return false;
       },
-      60);
+      450);
   CHECK_FALSE(client.closed());
   CHECK(proxy.finished().empty());
 }
