@@ -39,6 +39,7 @@ def _config(port: int, backend: int) -> str:
         "listeners": [{"address": f"127.0.0.1:{port}"}],
         "upstreams": {"app": {"backends": [{"address": f"127.0.0.1:{backend}"}]}},
         "routes": [{"upstream": "app"}],
+        "log": {"access": "off"},   # as in the throughput scenarios; (h) measures it on
     }, indent=2)
 
 
