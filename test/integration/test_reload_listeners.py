@@ -344,13 +344,49 @@ class Tunnel:
         self.client.close()
 
 
+class ClosingLoad:
+    """One thread sending GETs, each on a new connection (Connection: close), until stop():
+    the new-connection half of the load. .results holds the status (None when it failed) and
+    the error text of each request."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.results: list[tuple[int | None, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with Client(self.port, 5.0) as client:
+                    response = client.exchange("GET", "/fresh", [("Connection", "close")])
+                self.results.append((response.status, ""))
+            except OSError as error:
+                self.results.append((None, repr(error)))
+
+    def failures(self) -> list[tuple[int | None, str]]:
+        return [r for r in self.results if r[0] != 200]
+
+
 def test_twenty_reloads_under_load_keep_a_tunnel_and_a_slow_download_up():
-    """The must-show: 20 reloads in a row, adding and removing a second listener, while on the
-    kept listener a WebSocket tunnel exchanges messages throughout, a 100 MiB download read
-    at about 20 MiB/s completes with every byte, and keep-alive requests all succeed."""
+    """The must-show: 20 reloads in a row, adding and removing a second listener and a second
+    backend, while on the kept listener a WebSocket tunnel exchanges messages throughout, a
+    100 MiB download read at about 20 MiB/s completes with every byte, and keep-alive requests
+    and requests on new connections all succeed."""
     total = 100 * MiB
     handler = routes(ws=upgrade_echo(), big=stream(total))
-    with Backend(handler) as backend, Sluice(proxy_config(backend, workers=2)) as proxy:
+    with Backend(handler) as backend, Backend(handler) as other, \
+            Sluice(proxy_config(backend, workers=2)) as proxy:
+        one_backend = proxy.config["upstreams"]
+        two_backends = proxy_config(backend, other)["upstreams"]
         second = f"{HOST}:{free_port()}"
         reloads_done = threading.Event()
         progress = [0]
@@ -371,11 +407,12 @@ def test_twenty_reloads_under_load_keep_a_tunnel_and_a_slow_download_up():
         reader.start()
         tunnel = Tunnel(proxy.port)
         try:
-            with LoadClients(proxy.port, clients=2) as load:
+            with LoadClients(proxy.port, clients=2) as load, ClosingLoad(proxy.port) as fresh:
                 for n in range(20):
                     adding = n % 2 == 0
                     listeners = [proxy.address, second] if adding else [proxy.address]
-                    text = reload(proxy, listeners)
+                    text = reload(proxy, listeners,
+                                  upstreams=two_backends if adding else one_backend)
                     assert f"config reloaded (generation {n + 2})" in text, text
                     if adding:
                         assert serves(second), f"reload {n + 1}: the added listener does not serve"
@@ -395,8 +432,14 @@ def test_twenty_reloads_under_load_keep_a_tunnel_and_a_slow_download_up():
             tunnel.stop()
             download.close()
         results, failures = load.snapshot(), load.failures()
+        served_by_other = len(other.requests)
     assert at_last_reload < total, "the download ended before the reloads did"
     assert result.get("crc") == pattern_crc(total), f"the download was not whole: {result}"
     assert len(results) > 50, f"only {len(results)} keep-alive requests"
     assert not failures, f"{len(failures)} of {len(results)} requests failed: {failures[:3]}"
+    assert len(fresh.results) > 20, f"only {len(fresh.results)} requests on new connections"
+    assert not fresh.failures(), \
+        f"{len(fresh.failures())} of {len(fresh.results)} new-connection requests failed: " \
+        f"{fresh.failures()[:3]}"
+    assert served_by_other > 0, "the backend added by the reloads never served"
     assert tunnel.echoed > 40, f"only {tunnel.echoed} messages through the tunnel"
