@@ -85,7 +85,7 @@ std::string status_json(const conf::Snapshot& snapshot, const ProcessInfo& info)
                  {"generation", snapshot.generation}};
   j["reloads"] = {{"ok", info.reloads_ok.load(std::memory_order_relaxed)},
                   {"failed", info.reloads_failed.load(std::memory_order_relaxed)}};
-  j["admin"] = info.admin_address;
+  j["admin"] = snapshot.config.admin.address.text;  // a page is served only with the admin on
   j["listeners"] = nlohmann::ordered_json::array();
   for (const conf::ListenerConfig& l : snapshot.config.listeners)
     j["listeners"].push_back({{"address", l.address.text}, {"tls", l.tls.has_value()}});

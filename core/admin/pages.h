@@ -30,7 +30,6 @@ namespace sluice::admin {
 struct ProcessInfo {
   std::string version;
   std::string config_path;
-  std::string admin_address;
   int64_t started_ms = 0;  // Unix ms
   metrics::Registry* registry = nullptr;
   uint64_t (*access_lines_dropped)() = nullptr;  // null: not counted

@@ -1,6 +1,7 @@
-// The admin listener, when the config has an "admin" object: one listening socket per worker
+// The admin listener, while the config has an "admin" object: one listening socket per worker
 // on the admin address (SO_REUSEPORT, as the proxy's listeners), served by each worker's own
-// HTTP code with its own pages, over one process-wide metrics registry.
+// HTTP code with its own pages, over one process-wide metrics registry. A reload may add, move
+// or remove it; the registry lives as long as the process, so no counter starts over.
 #pragma once
 
 #include <memory>
@@ -19,13 +20,22 @@ struct AdminSetup {
   explicit AdminSetup(size_t workers) : registry(workers) {}
   metrics::Registry registry;
   admin::ProcessInfo info;
-  conf::SocketAddress address;  // where the admin sockets are (a change needs a restart)
+  conf::AdminConfig config;  // the admin listener now: off, or where its sockets are
 };
 
-// Opens the admin sockets and wires every worker (before they start). Null in *out when the
-// config has no admin listener; false when a socket could not be opened (logged).
+// Wires every worker (before they start) to the pages and the registry, with an admin socket
+// each when the config has an admin listener; false when a socket could not be opened (logged).
 bool open_admin(const conf::Config& config, const std::string& config_path,
                 std::vector<std::unique_ptr<Worker>>& workers, std::unique_ptr<AdminSetup>* out);
+
+// A reload that adds, moves or removes the admin listener: `open_moved_admin` opens its new
+// sockets for the first `workers` workers before anything changes (false, with the reason in
+// `error`, when one cannot be opened: nothing changes then); `move_admin` hands them over once
+// the new runtime is published. Both do nothing when the admin object is unchanged.
+bool open_moved_admin(const AdminSetup& admin, const conf::AdminConfig& next, size_t workers,
+                      std::vector<int>* fds, std::string* error);
+void move_admin(AdminSetup& admin, const conf::AdminConfig& next,
+                std::vector<std::unique_ptr<Worker>>& workers, std::vector<int>* fds);
 
 // Workers that a reload starts or retires: a new one gets its admin socket `fd`, pages and
 // metrics part before it starts; a retired one's counts stay in the metrics once its thread

@@ -128,10 +128,20 @@ bool open_sockets(Process& p, const conf::Config& next, const ListenerPlan& plan
                   WorkerSockets* sockets, std::vector<std::string>* errors) {
   std::string error;
   const size_t kept = std::min(p.workers.size(), sockets->workers());
-  if (sockets->open(next.listeners, plan, kept, p.admin ? &p.admin->address : nullptr, &error))
+  if (sockets->open(next.listeners, plan, kept, next.admin.enabled ? &next.admin.address : nullptr,
+                    &error))
     return true;
   errors->push_back("cannot listen on " + error);
   return false;
+}
+
+// An admin listener the reload adds or moves: its sockets for the workers that stay.
+void open_admin_sockets(Process& p, const conf::AdminConfig& next, const WorkerSockets& sockets,
+                        std::vector<int>* fds, std::vector<std::string>* errors) {
+  std::string error;
+  const size_t kept = std::min(p.workers.size(), sockets.workers());
+  if (!open_moved_admin(*p.admin, next, kept, fds, &error))
+    errors->push_back("cannot open the admin listener on " + error);
 }
 
 void log_listener_changes(const conf::Config& next, const ListenerPlan& plan, uint32_t drain_ms) {
@@ -180,12 +190,15 @@ void reload(Process& p) {
   for (const std::string& w : warnings) log(LogLevel::kWarn, "%s", w.c_str());
   ListenerPlan plan;
   WorkerSockets sockets(errors.empty() ? worker_count(*parsed.config) : 0);
+  std::vector<int> admin_fds;  // for the workers the reload keeps, when the admin moves
   if (errors.empty()) {
     plan = p.listeners->plan(parsed.config->listeners);
     open_sockets(p, *parsed.config, plan, &sockets, &errors);
   }
+  if (errors.empty()) open_admin_sockets(p, parsed.config->admin, sockets, &admin_fds, &errors);
   if (errors.empty()) use_log_config(parsed.config->log, &errors);
   if (!errors.empty()) {
+    for (int fd : admin_fds) ::close(fd);
     log(LogLevel::kError,
         "reload of %s failed; keeping the running config:", p.config_path.c_str());
     for (const std::string& e : errors) log(LogLevel::kError, "  %s", e.c_str());
@@ -194,7 +207,9 @@ void reload(Process& p) {
   log_listener_changes(*parsed.config, plan, parsed.config->timeouts.drain_ms);
   p.listeners->commit(parsed.config->listeners, plan);
   p.dns->configure(*parsed.config);
+  const conf::AdminConfig admin = parsed.config->admin;
   publish(p, std::move(*parsed.config), std::move(tls), &sockets);
+  move_admin(*p.admin, admin, p.workers, &admin_fds);
   admin_reloaded(p.admin.get(), true);
   log(LogLevel::kInfo, "config reloaded (generation %llu)",
       static_cast<unsigned long long>(p.runtime->snapshot->generation));

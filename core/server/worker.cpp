@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/accesslog/access_log.h"
 #include "core/admin/pages.h"
@@ -62,6 +63,7 @@ Worker::Worker(ListenSockets sockets, std::shared_ptr<const Runtime> runtime) {
 }
 
 Worker::~Worker() {
+  if (next_admin_fd_ >= 0) ::close(next_admin_fd_);
   listeners_.reset();
   ctx_.reset();
   uv_loop_close(&loop_);
@@ -90,7 +92,7 @@ void Worker::adopt(const Runtime& runtime, ListenSockets added) {
   for (size_t i = 0; i < configs.size() && i < runtime.listener_ids.size(); ++i)
     access_log_->name_listener(static_cast<size_t>(runtime.listener_ids[i]),
                                configs[i].address.text);
-  if (metrics_) count_metrics(*ctx_->current);
+  if (metrics_ && runtime.snapshot->config.admin.enabled) count_metrics(*ctx_->current);
   wire_access_log();
 }
 
@@ -102,7 +104,8 @@ void Worker::enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* r
   metrics_ = registry;
   metrics_part_ = part;
   registry->attach(*part, ctx_.get());
-  count_metrics(*ctx_->current);  // adopted in the constructor, before any exchange
+  // Adopted in the constructor, before any exchange.
+  if (ctx_->current->snapshot->config.admin.enabled) count_metrics(*ctx_->current);
 }
 
 // The generation's exchanges are counted by an observer that lives as long as it does. With
@@ -118,6 +121,12 @@ void Worker::count_metrics(Generation& generation) {
 void Worker::close_admin() {
   if (admin_listener_) admin_listener_->close();
   admin_listener_ = nullptr;
+  admin_fd_ = -1;
+}
+
+void Worker::open_admin(int fd) {
+  admin_fd_ = fd;
+  if (fd >= 0) admin_listener_ = new Listener(*ctx_, *acceptor_, fd, kAdminListener);
 }
 
 // The access log reads every exchange of the new generation, unless its config turns it off.
@@ -130,7 +139,7 @@ void Worker::wire_access_log() {
 }
 
 void Worker::start() {
-  if (admin_fd_ >= 0) admin_listener_ = new Listener(*ctx_, *acceptor_, admin_fd_, kAdminListener);
+  open_admin(admin_fd_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -154,6 +163,15 @@ void Worker::publish(std::shared_ptr<const Runtime> runtime, ListenSockets added
   uv_async_send(&wake_);
 }
 
+void Worker::replace_admin(int fd) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (next_admin_fd_ >= 0) ::close(next_admin_fd_);  // two reloads before the worker woke
+    next_admin_fd_ = fd;
+  }
+  uv_async_send(&wake_);
+}
+
 void Worker::drain() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -166,17 +184,25 @@ void Worker::on_wake(uv_async_t* async) {
   auto* w = static_cast<Worker*>(async->data);
   std::shared_ptr<const Runtime> next;
   ListenSockets sockets;
+  int admin_fd;
   bool drain;
   {
     std::lock_guard<std::mutex> lock(w->mutex_);
     next = std::move(w->next_runtime_);
     sockets.swap(w->next_sockets_);
+    admin_fd = std::exchange(w->next_admin_fd_, kNoAdminChange);
     drain = w->drain_requested_;
   }
   if (next && !w->draining_) {
     w->adopt(*next, std::move(sockets));
   } else {
     for (const ListenSocket& s : sockets) ::close(s.fd);  // draining: nothing opens any more
+  }
+  if (admin_fd != kNoAdminChange && w->draining_) {
+    if (admin_fd >= 0) ::close(admin_fd);  // the drain keeps the admin it has to the end
+  } else if (admin_fd != kNoAdminChange) {
+    w->close_admin();
+    w->open_admin(admin_fd);
   }
   if (drain && !w->draining_) w->begin_drain();
 }

@@ -46,11 +46,15 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Serves the admin pages on `fd` and counts metrics into `part` (before start()).
+  // `fd` is -1 while the config has no admin listener; metrics are counted only while it has.
   void enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* registry,
                     metrics::WorkerPart* part);
   void start();
   // Any thread. `added`: this worker's sockets for the listeners the runtime adds.
   void publish(std::shared_ptr<const Runtime> runtime, ListenSockets added = {});
+  // Any thread, after publishing the runtime whose admin address `fd` listens on: the admin
+  // listener moves to `fd`, or closes for good with -1 (the admin object was removed).
+  void replace_admin(int fd);
   void drain();  // any thread
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   void join();
@@ -64,7 +68,9 @@ class Worker {
   void adopt(const Runtime& runtime, ListenSockets added);
   void count_metrics(Generation& generation);
   void close_admin();
+  void open_admin(int fd);
   void wire_access_log();
+  static constexpr int kNoAdminChange = -2;
 
   std::thread thread_;
   uv_loop_t loop_;
@@ -89,7 +95,8 @@ class Worker {
 
   std::mutex mutex_;  // guards the three fields below, written by the main thread
   std::shared_ptr<const Runtime> next_runtime_;
-  ListenSockets next_sockets_;  // every publish's, until the worker takes them
+  ListenSockets next_sockets_;          // every publish's, until the worker takes them
+  int next_admin_fd_ = kNoAdminChange;  // replace_admin's socket, until the worker takes it
   bool drain_requested_ = false;
 };
 
