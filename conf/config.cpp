@@ -267,7 +267,8 @@ void Validator::read_routes(const Json& value, const std::string& path, Config& 
 
 void Validator::read_route(const Json& value, const std::string& path, RouteConfig& route) {
   if (!expect_object(value, path)) return;
-  check_keys(value, path, {"host", "path_prefix", "upstream"});
+  check_keys(value, path, {"host", "path_prefix", "upstream", "forwarded"});
+  read_forwarded(value, path, route.forwarded);
   if (auto it = value.find("host"); it != value.end()) {
     const std::string at = path + "/host";
     if (read_string(*it, at, route.host) && !valid_route_host(route.host))

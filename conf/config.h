@@ -128,10 +128,16 @@ struct UpstreamConfig {
   uint32_t queue_timeout_ms = 5000;
 };
 
+// "forwarded", the anonymity level: what the origin learns of the client and of the proxy.
+// transparent: X-Forwarded-For/-Proto/-Host, Forwarded and Via; anonymous: Via only, the
+// client's forwarding fields removed; elite: none of them, either way (docs/anonymity.md).
+enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
+
 struct RouteConfig {
   std::string host;               // empty: any host; "*.example.com": any subdomain
   std::string path_prefix = "/";  // matched against the request target's path
   std::string upstream;           // name of an entry in Config::upstreams
+  ForwardedMode forwarded = ForwardedMode::kTransparent;
 };
 
 struct Timeouts {

@@ -92,6 +92,7 @@ class Validator {
   void check_admin_address(const Config& config);
   void read_routes(const Json& value, const std::string& path, Config& config);
   void read_route(const Json& value, const std::string& path, RouteConfig& route);
+  void read_forwarded(const Json& object, const std::string& path, ForwardedMode& out);
 
   const LineIndex& lines_;
   std::vector<ConfigError>& errors_;

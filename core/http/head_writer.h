@@ -1,14 +1,27 @@
 // Rewrites message heads on their way through the proxy: hop-by-hop fields are dropped, the
-// forwarding fields are added, and the result is written into a pooled Block ready for writev.
-// Also writes the proxy's own answers (400, 502, 503, 504 ...).
+// forwarding fields are kept, extended or removed by the anonymity level, and the result is
+// written into a pooled Block ready for writev, in one pass over the head. Also writes the
+// proxy's own answers (400, 502, 503, 504 ...).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "core/http/http_head.h"
 #include "core/io/buffer.h"
 
 namespace sluice::core {
+
+// What the origin learns of the client and of the proxy (docs/anonymity.md has the table).
+//  kTransparent: X-Forwarded-For gains the client, X-Forwarded-Proto and X-Forwarded-Host are
+//                set, Forwarded (RFC 7239) gains an element and Via names the proxy, both ways.
+//  kAnonymous:   Via only, both ways; the client's X-Forwarded-*, Forwarded and X-Real-IP go.
+//  kElite:       nothing: no Via either way, and the client's forwarding fields and Via go.
+enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
+
+// The name the proxy gives itself in Via ("1.1 sluice"): a pseudonym (RFC 9110 7.6.3), so
+// neither the host name nor the address of the proxy reaches either side.
+inline constexpr std::string_view kViaPseudonym = "sluice";
 
 struct RequestRewrite {
   std::string_view client_ip;
@@ -18,6 +31,7 @@ struct RequestRewrite {
   std::string_view host_if_missing = {};
   // Sent as X-Request-Id in place of any the client sent; empty: the client's fields pass.
   std::string_view request_id = {};
+  ForwardedMode forwarded = ForwardedMode::kTransparent;
 };
 
 struct ResponseRewrite {
@@ -26,6 +40,7 @@ struct ResponseRewrite {
   bool tunnel = false;                  // a 101: keep Upgrade and say Connection: upgrade
   bool drop_transfer_encoding = false;  // the body is being de-chunked for an HTTP/1.0 client
   std::string_view request_id = {};     // added as X-Request-Id unless the response has one
+  ForwardedMode forwarded = ForwardedMode::kTransparent;  // kElite: no Via of ours
 };
 
 // Each returns a Slice holding one reference to a fresh Block.

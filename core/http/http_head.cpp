@@ -17,11 +17,18 @@ namespace {
     case 2:
       if (is("te")) return FieldKind::kTe;
       break;
+    case 3:
+      if (is("via")) return FieldKind::kVia;
+      break;
     case 4:
       if (is("host")) return FieldKind::kHost;
       break;
     case 6:
       if (is("expect")) return FieldKind::kExpect;
+      break;
+    case 9:
+      if (is("forwarded")) return FieldKind::kForwarded;
+      if (is("x-real-ip")) return FieldKind::kXRealIp;
       break;
     case 7:
       if (is("trailer")) return FieldKind::kTrailer;
@@ -43,6 +50,7 @@ namespace {
       break;
     case 16:
       if (is("proxy-connection")) return FieldKind::kProxyConnection;
+      if (is("x-forwarded-host")) return FieldKind::kXForwardedHost;
       break;
     case 17:
       if (is("transfer-encoding")) return FieldKind::kTransferEncoding;
@@ -51,6 +59,9 @@ namespace {
     default:
       break;
   }
+  // Every other X-Forwarded-* name; only names starting with an x pay for the comparison.
+  if (first == 'x' && name.size() >= 12 && equals_ignore_case(name.substr(1, 11), "-forwarded-"))
+    return FieldKind::kXForwardedOther;
   return FieldKind::kOther;
 }
 

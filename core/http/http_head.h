@@ -27,9 +27,16 @@ enum class FieldKind : uint8_t {
   kContentLength,
   kTransferEncoding,
   kExpect,
+  kXRequestId,
+  // The fields that tell the origin about the client and the proxies on the way, which a
+  // route's anonymity level keeps, extends or removes. Together, from kXForwardedFor to kVia.
   kXForwardedFor,
   kXForwardedProto,
-  kXRequestId,
+  kXForwardedHost,
+  kXForwardedOther,  // any other X-Forwarded-* (X-Forwarded-Port, X-Forwarded-Server, ...)
+  kForwarded,        // RFC 7239
+  kXRealIp,
+  kVia,
   // Hop-by-hop fields (RFC 9110 7.6.1), never forwarded as they are.
   kConnection,
   kKeepAlive,

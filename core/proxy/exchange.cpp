@@ -5,6 +5,7 @@
 
 #include "core/http/head_writer.h"
 #include "core/io/log.h"
+#include "core/proxy/forwarding.h"
 
 namespace sluice::core {
 
@@ -91,8 +92,10 @@ void Exchange::start() {
   }
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
+  forwarded_ = forwarded_mode(route->config.forwarded);  // the response's Via needs it too
   RequestRewrite how{client_.client_address(), client_.transport() ? "https" : "http",
                      request_->upgrade};
+  how.forwarded = forwarded_;
   if (replace_request_id_) how.request_id = record_.request_id;
   std::string_view field;
   if (host.empty() && !request_->absolute_form() && !request_->find(FieldKind::kHost, &field))

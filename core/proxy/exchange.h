@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "balancer/policy.h"
+#include "core/http/head_writer.h"
 #include "core/http/http_parser.h"
 #include "core/proxy/backend_slots.h"
 #include "core/proxy/client_side.h"
@@ -133,6 +134,7 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   bool outcome_set_ = false;
   bool replace_request_id_ = false;  // the client's X-Request-Id (if any) gives way to ours
   Stage stage_ = Stage::kStarting;
+  ForwardedMode forwarded_ = ForwardedMode::kTransparent;  // the route's anonymity level
   bool request_done_ = false;      // the whole request has been read from the client
   bool body_sent_ = false;         // some request body bytes went to the upstream
   bool response_started_ = false;  // some response bytes went to the client

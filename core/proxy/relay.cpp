@@ -98,6 +98,7 @@ void Exchange::on_response_head() {
     upstream_->parser().set_body_sink(&Exchange::dechunked_body, this);
   }
   ResponseRewrite how{client_.keeps_alive(), http10, false, dechunk_, record_.request_id};
+  how.forwarded = forwarded_;
   Slice s = write_response_head(ctx_.blocks, head, how);
   response_started_ = true;
   record_.response_bytes += s.length;
@@ -118,6 +119,7 @@ void Exchange::relay_interim(const MessageHead& head) {
     if (request_->version_major == 1 && request_->version_minor == 0) return;
   }
   ResponseRewrite how{true, false, head.status == 101, false, record_.request_id};
+  how.forwarded = forwarded_;
   Slice s = write_response_head(ctx_.blocks, head, how);
   response_started_ = response_started_ || head.status == 101;
   record_.response_bytes += s.length;

@@ -230,7 +230,8 @@ TEST_CASE("an origin-form request is forwarded exactly as before", "[target][wri
   const std::string wire = forwarded("GET /a?b HTTP/1.1\r\nHost: site.example\r\nX: y\r\n\r\n");
   CHECK(wire ==
         "GET /a?b HTTP/1.1\r\nHost: site.example\r\nX: y\r\nX-Forwarded-For: 10.0.0.1\r\n"
-        "X-Forwarded-Proto: http\r\n\r\n");
+        "X-Forwarded-Proto: http\r\nX-Forwarded-Host: site.example\r\n"
+        "Forwarded: for=10.0.0.1;proto=http;host=site.example\r\nVia: 1.1 sluice\r\n\r\n");
 }
 
 TEST_CASE("a request whose Upgrade offers only h2c is no upgrade", "[h2c]") {

@@ -27,7 +27,9 @@ TEST_CASE("hop-by-hop fields are dropped and X-Forwarded-For extends the client'
   proxy.pump();
   CHECK(proxy.backend(0).received() ==
         "GET /hello HTTP/1.1\r\nHost: app.test\r\nAccept: */*\r\n"
-        "X-Forwarded-For: 198.51.100.1, 192.0.2.7\r\nX-Forwarded-Proto: http\r\n\r\n");
+        "X-Forwarded-For: 198.51.100.1, 192.0.2.7\r\nX-Forwarded-Proto: http\r\n"
+        "X-Forwarded-Host: app.test\r\nForwarded: for=192.0.2.7;proto=http;host=app.test\r\n"
+        "Via: 1.1 sluice\r\n\r\n");
 }
 
 TEST_CASE("a backend's response is relayed to the client as it came", "[exchange]") {
@@ -36,7 +38,7 @@ TEST_CASE("a backend's response is relayed to the client as it came", "[exchange
   client.send(get_request("/hello"));
   proxy.pump();
   proxy.backend(0).send(ok_response("hello"));
-  CHECK(client.received() == ok_response("hello"));
+  CHECK(client.received() == relayed(ok_response("hello")));
   CHECK_FALSE(client.closed());
 }
 
@@ -56,7 +58,7 @@ TEST_CASE("a relayed response is recorded as ok with its status, attempts and by
   CHECK(r.upstream == 0);
   CHECK(r.backend == ProxyHarness::backend_index(proxy.backend(0)));
   CHECK(r.request_bytes == 0);
-  CHECK(r.response_bytes == ok_response("hello").size());
+  CHECK(r.response_bytes == relayed(ok_response("hello")).size());
 }
 
 TEST_CASE("a request body is forwarded after the head and counted", "[exchange]") {
@@ -97,7 +99,7 @@ TEST_CASE("pipelined requests are forwarded one at a time, each after the previo
   REQUIRE(proxy.backend_connections() == 2);  // round robin: the other backend
   CHECK(proxy.backend(1).received() == forwarded_get("/two"));
   proxy.backend(1).send(ok_response("2"));
-  CHECK(client.received() == ok_response("1") + ok_response("2"));
+  CHECK(client.received() == relayed(ok_response("1")) + relayed(ok_response("2")));
 }
 
 TEST_CASE("each pipelined request gets its own record, in order", "[exchange]") {
@@ -123,8 +125,9 @@ TEST_CASE("a client that half-closes after its request gets the response, then t
   client.send_eof();
   proxy.pump();
   proxy.backend(0).send(ok_response("hello"));
-  CHECK(client.received() ==
-        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  CHECK(
+      client.received() ==
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 sluice\r\nConnection: close\r\n\r\nhello");
   CHECK(client.closed());
   CHECK(proxy.record().outcome == Outcome::kOk);
 }
@@ -137,7 +140,8 @@ TEST_CASE("a response delimited by the backend's close ends ok and closes the cl
   proxy.pump();
   proxy.backend(0).send("HTTP/1.1 200 OK\r\n\r\nall of it");
   proxy.backend(0).send_eof();
-  CHECK(client.received() == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it");
+  CHECK(client.received() ==
+        "HTTP/1.1 200 OK\r\nVia: 1.1 sluice\r\nConnection: close\r\n\r\nall of it");
   CHECK(client.closed());
   CHECK(proxy.record().outcome == Outcome::kOk);
 }
@@ -149,7 +153,8 @@ TEST_CASE("a chunked response is de-chunked for an HTTP/1.0 client", "[exchange]
   proxy.pump();
   proxy.backend(0).send(
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
-  CHECK(client.received() == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello");
+  CHECK(client.received() ==
+        "HTTP/1.1 200 OK\r\nVia: 1.1 sluice\r\nConnection: close\r\n\r\nhello");
   CHECK(client.closed());
 }
 
@@ -159,7 +164,7 @@ TEST_CASE("the response to a HEAD ends after its head, whatever its Content-Leng
   client.send("HEAD /hello HTTP/1.1\r\nHost: app.test\r\n\r\n");
   proxy.pump();
   proxy.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
-  CHECK(client.received() == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+  CHECK(client.received() == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 sluice\r\n\r\n");
   CHECK(proxy.record().outcome == Outcome::kOk);
   CHECK(proxy.context().upstreams.idle_count() == 1);
 }
@@ -172,7 +177,8 @@ TEST_CASE("an early answer to an unfinished upload is relayed, then both connect
   proxy.pump();
   proxy.backend(0).send("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
   CHECK(client.received() ==
-        "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nVia: 1.1 sluice\r\nConnection: "
+        "close\r\n\r\n");
   CHECK(proxy.backend(0).closed());
   CHECK(client.shut_down());
   CHECK(proxy.record().status == 413);
@@ -196,6 +202,6 @@ TEST_CASE("a request and a response that arrive a byte at a time pass whole", "[
   proxy.pump();
   CHECK(proxy.backend(0).received() == forwarded_get("/hello"));
   for (char c : ok_response("hello")) proxy.backend(0).send(std::string(1, c));
-  CHECK(client.received() == ok_response("hello"));
+  CHECK(client.received() == relayed(ok_response("hello")));
   CHECK(proxy.record().outcome == Outcome::kOk);
 }

@@ -110,7 +110,8 @@ TEST_CASE("a backend that closes mid-body is recorded as upstream_reset and the 
   proxy.pump();
   proxy.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
   proxy.backend(0).send_eof();
-  CHECK(client.received() == "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
+  CHECK(client.received() ==
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nVia: 1.1 sluice\r\n\r\nhello");
   CHECK(client.closed());
   CHECK(proxy.record().outcome == Outcome::kUpstreamReset);
   CHECK(proxy.record().status == 200);

@@ -30,8 +30,10 @@ sockaddr_storage endpoint(const char* ip, uint16_t port) {
 
 // The request as forwarded for a client at `ip`.
 std::string forwarded_for(const std::string& ip, std::string_view target) {
+  const std::string node = ip.find(':') == std::string::npos ? ip : "\"[" + ip + "]\"";
   return "GET " + std::string(target) + " HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: " + ip +
-         "\r\nX-Forwarded-Proto: http\r\n\r\n";
+         "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: app.test\r\nForwarded: for=" + node +
+         ";proto=http;host=app.test\r\nVia: 1.1 sluice\r\n\r\n";
 }
 
 HarnessSetup one_backend(ProxyProtocolVersion version) {

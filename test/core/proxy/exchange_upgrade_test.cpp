@@ -37,11 +37,11 @@ TEST_CASE("a 100 Continue is relayed before the final response", "[exchange]") {
       "Expect: 100-continue\r\n\r\n");
   proxy.pump();
   proxy.backend(0).send(kContinue);
-  CHECK(client.take_received() == kContinue);
+  CHECK(client.take_received() == relayed(kContinue));
   client.send("abc");
   CHECK_THAT(proxy.backend(0).received(), Catch::EndsWith("\r\n\r\nabc"));
   proxy.backend(0).send(ok_response("stored"));
-  CHECK(client.take_received() == ok_response("stored"));
+  CHECK(client.take_received() == relayed(ok_response("stored")));
   CHECK(proxy.record().status == 200);
 }
 
@@ -51,8 +51,9 @@ TEST_CASE("an HTTP/1.0 client gets the final response without the interim one", 
   client.send("GET /hello HTTP/1.0\r\nHost: app.test\r\n\r\n");
   proxy.pump();
   proxy.backend(0).send(kContinue + ok_response("hello"));
-  CHECK(client.received() ==
-        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  CHECK(
+      client.received() ==
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 sluice\r\nConnection: close\r\n\r\nhello");
 }
 
 TEST_CASE("an upgrade request is forwarded with its Upgrade field", "[exchange]") {
@@ -68,7 +69,8 @@ TEST_CASE("an accepted upgrade relays the 101 and tunnels raw bytes both ways", 
   ProxyHarness proxy;
   MemoryPeer& client = open_tunnel(proxy);
   CHECK(client.take_received() ==
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nVia: 1.1 sluice\r\nConnection: "
+        "upgrade\r\n\r\n");
   MemoryPeer& backend = proxy.backend(0);
   backend.take_received();
   client.send("ping");
@@ -119,13 +121,13 @@ TEST_CASE("a declined upgrade leaves the connection parsing HTTP", "[exchange]")
   client.send(kUpgrade);
   proxy.pump();
   proxy.backend(0).send(ok_response("no"));
-  CHECK(client.take_received() == ok_response("no"));
+  CHECK(client.take_received() == relayed(ok_response("no")));
   client.send(get_request("/next"));
   proxy.pump();
   REQUIRE(proxy.backend_connections() == 2);
   CHECK(proxy.backend(1).received() == forwarded_get("/next"));
   proxy.backend(1).send(ok_response("yes"));
-  CHECK(client.take_received() == ok_response("yes"));
+  CHECK(client.take_received() == relayed(ok_response("yes")));
   CHECK(proxy.finished().size() == 2);
 }
 

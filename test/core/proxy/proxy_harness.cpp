@@ -37,6 +37,7 @@ conf::Config harness_config(const HarnessSetup& setup) {
   conf::RouteConfig route;
   route.host = "app.test";
   route.upstream = "app";
+  route.forwarded = setup.forwarded;
   config.routes.push_back(route);
   config.timeouts = setup.timeouts;
   config.request_id = setup.request_id;

@@ -36,6 +36,7 @@ struct HarnessSetup {
   uint32_t queue_max = 1024;
   uint32_t queue_timeout_ms = 5000;
   std::vector<uint32_t> backend_limits;
+  conf::ForwardedMode forwarded = conf::ForwardedMode::kTransparent;  // the route's level
 };
 
 // One finished exchange: its record and the request it answered ("GET /a"; "" when the head
