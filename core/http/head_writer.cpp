@@ -103,9 +103,17 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
     out.field(request.name(i), request.value(i));
   }
   out.add("X-Forwarded-For: ");
-  for (size_t i = 0; i < request.field_count(); ++i)
-    if (request.kind(i) == FieldKind::kXForwardedFor && !request.value(i).empty())
-      out.add(request.value(i)).add(", ");
+  for (size_t i = 0; i < request.field_count(); ++i) {
+    if (request.kind(i) != FieldKind::kXForwardedFor) continue;
+    std::string_view value = request.value(i);
+    if (how.forwarded_field >= 0 && i >= static_cast<size_t>(how.forwarded_field)) {
+      if (i > static_cast<size_t>(how.forwarded_field)) break;
+      value = value.substr(0, how.forwarded_start);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == ','))
+        value.remove_suffix(1);
+    }
+    if (!value.empty()) out.add(value).add(", ");
+  }
   out.add(how.client_ip).add("\r\n");
   out.field("X-Forwarded-Proto", how.scheme);
   if (!how.request_id.empty()) out.field("X-Request-Id", how.request_id);
@@ -172,6 +180,8 @@ const char* status_reason(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:

@@ -36,8 +36,15 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
                       int32_t listener, const sockaddr_storage* destination) {
   char ip[sizeof client_ip_];
   peer_address(peer, ip, sizeof ip);
-  for (const ConnectionGate* gate : ctx.current->chains.connection_gates) {
-    if (gate->admit(ip) == Admission::kRefuse) return stream->close();
+  if (!ctx.current->chains.connection_gates.empty()) {
+    const conf::IpAddress address = conf::ip_address(peer);
+    const ConnectionInput input{ip, address, listener};
+    for (const ConnectionGate* gate : ctx.current->chains.connection_gates) {
+      if (gate->admit(input) == Admission::kRefuse) {
+        ctx.counters.clients_refused.add();
+        return stream->close();
+      }
+    }
   }
   auto* c = new Downstream(ctx, stream);
   std::memcpy(c->client_ip_, ip, sizeof ip);

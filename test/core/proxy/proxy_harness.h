@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct HarnessSetup {
   uint32_t queue_max = 1024;
   uint32_t queue_timeout_ms = 5000;
   std::vector<uint32_t> backend_limits;
+  // Access control: the route's and listener 0's access lists, and the trusted proxies.
+  std::optional<conf::AccessConfig> route_access;
+  std::optional<conf::AccessConfig> listener_access;
+  std::vector<conf::Cidr> trusted_proxies;
 };
 
 // One finished exchange: its record and the request it answered ("GET /a"; "" when the head
