@@ -37,6 +37,42 @@ void set_bit(uint64_t* high, uint64_t* low, unsigned i) {
     *low |= uint64_t{1} << (127 - i);
 }
 
+// Dotted-quad IPv4 exactly as inet_pton reads it (four decimal numbers 0..255, no leading
+// zeros), in a tenth of its instructions: X-Forwarded-For entries are read on the request path.
+bool parse_ipv4(std::string_view text, uint8_t* out) {
+  unsigned part = 0, digits = 0, value = 0;
+  for (const char c : text) {
+    if (c >= '0' && c <= '9') {
+      if (digits > 0 && value == 0) return false;  // a leading zero
+      value = value * 10 + static_cast<unsigned>(c - '0');
+      if (value > 255 || ++digits > 3) return false;
+    } else if (c == '.' && digits > 0 && part < 3) {
+      out[part++] = static_cast<uint8_t>(value);
+      value = digits = 0;
+    } else {
+      return false;
+    }
+  }
+  if (part != 3 || digits == 0) return false;
+  out[3] = static_cast<uint8_t>(value);
+  return true;
+}
+
+char* put_octet(char* p, unsigned v) {
+  if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+  if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+  *p++ = static_cast<char>('0' + v % 10);
+  return p;
+}
+
+// Do the first `len` bits of high:low equal the node's? (A shift by 64 would be undefined.)
+bool prefix_matches(uint64_t high, uint64_t low, uint64_t node_high, uint64_t node_low,
+                    unsigned len) {
+  const uint64_t dh = high ^ node_high, dl = low ^ node_low;
+  if (len <= 64) return len == 0 || (dh >> (64 - len)) == 0;
+  return dh == 0 && (len == 128 ? dl == 0 : (dl >> (128 - len)) == 0);
+}
+
 // The plain trie the tree is copied from: one node per bit, children by index (-1: none).
 struct RawNode {
   int32_t child[2] = {-1, -1};
@@ -60,16 +96,17 @@ IpAddress ip_address(const sockaddr* address) {
 }
 
 bool parse_ip_address(std::string_view text, IpAddress* out) {
-  char copy[INET6_ADDRSTRLEN];
-  if (text.empty() || text.size() >= sizeof copy) return false;
-  std::memcpy(copy, text.data(), text.size());
-  copy[text.size()] = '\0';
-  if (std::memchr(copy, '\0', text.size()) != nullptr) return false;
   *out = IpAddress{};
-  if (inet_pton(AF_INET, copy, out->bytes) == 1) {
+  if (text.find(':') == std::string_view::npos) {
+    if (!parse_ipv4(text, out->bytes)) return false;
     out->family = AF_INET;
     return true;
   }
+  char copy[INET6_ADDRSTRLEN];
+  if (text.size() >= sizeof copy) return false;
+  std::memcpy(copy, text.data(), text.size());
+  copy[text.size()] = '\0';
+  if (std::memchr(copy, '\0', text.size()) != nullptr) return false;
   if (inet_pton(AF_INET6, copy, out->bytes) != 1) return false;
   out->family = AF_INET6;
   if (std::memcmp(out->bytes, kMapped, sizeof kMapped) == 0) {
@@ -81,11 +118,18 @@ bool parse_ip_address(std::string_view text, IpAddress* out) {
 }
 
 void format_ip_address(const IpAddress& address, char* out, size_t size) {
-  if (address.family != AF_INET && address.family != AF_INET6) {
+  if (address.family == AF_INET && size >= INET_ADDRSTRLEN) {
+    char* p = out;
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *p++ = '.';
+      p = put_octet(p, address.bytes[i]);
+    }
+    *p = '\0';
+  } else if (address.family == AF_INET || address.family == AF_INET6) {
+    inet_ntop(address.family, address.bytes, out, static_cast<socklen_t>(size));
+  } else {
     std::snprintf(out, size, "unknown");
-    return;
   }
-  inet_ntop(address.family, address.bytes, out, static_cast<socklen_t>(size));
 }
 
 void PrefixTree::Builder::add(const Cidr& network, uint8_t value) {
@@ -169,23 +213,40 @@ PrefixTree PrefixTree::Builder::build() const {
   return tree;
 }
 
-int PrefixTree::walk(const std::vector<Node>& nodes, uint64_t high, uint64_t low, unsigned bits) {
+int PrefixTree::walk(const std::vector<Node>& nodes, uint64_t high, uint64_t low) {
   if (nodes.empty()) return kNone;
   int best = kNone;
   uint32_t i = 0;
   for (;;) {
     const Node& n = nodes[i];
-    // Do the address's first n.length bits equal the node's? (Shifts by 64 are undefined.)
-    const uint64_t dh = high ^ n.high, dl = low ^ n.low;
+    // Only a node with a network is compared whole: past a fork that does not match, no
+    // network below it matches either, so the next comparison ends the walk anyway.
+    if (n.value != kNone) {
+      if (!prefix_matches(high, low, n.high, n.low, n.length)) break;
+      best = n.value;
+    }
+    if (n.length >= 128) break;
+    const uint32_t next = n.child[bit_at(high, low, n.length)];
+    if (next == 0) break;
+    i = next;
+  }
+  return best;
+}
+
+int PrefixTree::walk_v4(const std::vector<Node>& nodes, uint32_t address) {
+  if (nodes.empty()) return kNone;
+  int best = kNone;
+  uint32_t i = 0;
+  for (;;) {
+    const Node& n = nodes[i];
     const unsigned len = n.length;
-    const bool match = len == 0    ? true
-                       : len < 64  ? (dh >> (64 - len)) == 0
-                       : len == 64 ? dh == 0
-                                   : dh == 0 && (len == 128 ? dl == 0 : (dl >> (128 - len)) == 0);
-    if (!match) break;
-    if (n.value != kNone) best = n.value;
-    if (len >= bits) break;
-    const uint32_t next = n.child[bit_at(high, low, len)];
+    if (n.value != kNone) {
+      const auto differ = address ^ static_cast<uint32_t>(n.high >> 32);
+      if (len != 0 && (differ >> (32 - len)) != 0) break;
+      best = n.value;
+    }
+    if (len >= 32) break;
+    const uint32_t next = n.child[(address >> (31 - len)) & 1];
     if (next == 0) break;
     i = next;
   }
@@ -193,9 +254,9 @@ int PrefixTree::walk(const std::vector<Node>& nodes, uint64_t high, uint64_t low
 }
 
 int PrefixTree::lookup(const IpAddress& address) const {
-  if (address.family == AF_INET) return walk(v4_, uint64_t{load32(address.bytes)} << 32, 0, 32);
+  if (address.family == AF_INET) return walk_v4(v4_, load32(address.bytes));
   if (address.family == AF_INET6)
-    return walk(v6_, load64(address.bytes), load64(address.bytes + 8), 128);
+    return walk(v6_, load64(address.bytes), load64(address.bytes + 8));
   return kNone;
 }
 

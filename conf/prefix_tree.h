@@ -71,7 +71,8 @@ class PrefixTree {
     uint8_t length = 0;          // prefix bits that count
     int16_t value = kNone;       // kNone: a fork only, no network of its own
   };
-  static int walk(const std::vector<Node>& nodes, uint64_t high, uint64_t low, unsigned bits);
+  static int walk(const std::vector<Node>& nodes, uint64_t high, uint64_t low);
+  static int walk_v4(const std::vector<Node>& nodes, uint32_t address);  // the same, in 32 bits
 
   std::vector<Node> v4_, v6_;  // [0] is the root when not empty
 };

@@ -116,7 +116,7 @@ bool Exchange::pass_gates() {
   const bool forwarded = resolve_client();
   const std::vector<const RequestGate*>& gates = generation_->chains.request_gates;
   if (gates.empty()) return true;
-  const conf::IpAddress address = forwarded ? forwarded_.address : client_.client_ip_address();
+  const conf::IpAddress& address = forwarded ? forwarded_.address : client_.client_ip_address();
   const GateInput input{*request_, client_ip_, address, record_.route};
   LocalReply reply;
   for (const RequestGate* gate : gates) {

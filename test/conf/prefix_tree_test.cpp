@@ -227,3 +227,46 @@ TEST_CASE("addresses: text forms read and written", "[conf][prefix_tree]") {
 }
 
 }  // namespace sluice::conf
+
+namespace sluice::conf {
+
+// IPv4 text is read and written without inet_pton and inet_ntop (X-Forwarded-For entries are
+// read per request): both must agree with libc exactly.
+TEST_CASE("addresses: IPv4 reads and writes as libc does", "[conf][prefix_tree]") {
+  IpAddress a;
+  for (const char* good : {"0.0.0.0", "255.255.255.255", "10.0.100.9", "1.2.3.4"}) {
+    INFO(good);
+    REQUIRE(parse_ip_address(good, &a));
+    char text[INET6_ADDRSTRLEN];
+    format_ip_address(a, text, sizeof text);
+    CHECK(std::string(text) == good);
+  }
+  for (const char* bad : {"1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "1.2.3.", ".1.2.3",
+                          "1.2.3.4 ", "1.2.3.00", "1.2.3.1000", "1.2.3.-1", "a.b.c.d"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_ip_address(bad, &a));
+  }
+  std::mt19937_64 random(42);
+  const char alphabet[] = "0123456789.";
+  for (int i = 0; i < 200000; ++i) {
+    std::string text;
+    const size_t length = random() % 16;
+    for (size_t j = 0; j < length; ++j) text += alphabet[random() % 11];
+    if (i % 4 == 0) {  // addresses that are valid more often than chance would make them
+      text = std::to_string(random() % 300) + "." + std::to_string(random() % 256) + "." +
+             std::to_string(random() % 256) + "." + std::to_string(random() % 260);
+    }
+    uint8_t theirs[4];
+    const bool libc = inet_pton(AF_INET, text.c_str(), theirs) == 1;
+    INFO(text);
+    REQUIRE(parse_ip_address(text, &a) == libc);
+    if (!libc) continue;
+    REQUIRE(std::memcmp(a.bytes, theirs, 4) == 0);
+    char ours[INET6_ADDRSTRLEN], expected[INET6_ADDRSTRLEN];
+    format_ip_address(a, ours, sizeof ours);
+    inet_ntop(AF_INET, theirs, expected, sizeof expected);
+    REQUIRE(std::string(ours) == expected);
+  }
+}
+
+}  // namespace sluice::conf
