@@ -1,6 +1,7 @@
 // The prefix tree behind access lists and trusted_proxies: the most specific network wins,
 // /0 to /32 and /128, IPv4 and IPv6 kept apart, IPv4-mapped addresses matched as IPv4, a network
-// given twice, and random tables checked against a plain scan of the same networks.
+// given twice, random tables checked against a plain scan, and IPv4 text read and written as libc
+// does.
 #include "conf/prefix_tree.h"
 
 #include <arpa/inet.h>
@@ -225,10 +226,6 @@ TEST_CASE("addresses: text forms read and written", "[conf][prefix_tree]") {
   format_ip_address(IpAddress{}, text, sizeof text);
   CHECK(std::string(text) == "unknown");
 }
-
-}  // namespace sluice::conf
-
-namespace sluice::conf {
 
 // IPv4 text is read and written without inet_pton and inet_ntop (X-Forwarded-For entries are
 // read per request): both must agree with libc exactly.
