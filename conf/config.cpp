@@ -184,7 +184,7 @@ Config Validator::read(const Json& root) {
   }
   check_keys(root, "",
              {"workers", "listeners", "upstreams", "routes", "timeouts", "limits", "resolver",
-              "request_id", "log", "admin", "shutdown_delay_ms"});
+              "request_id", "log", "admin", "shutdown_delay_ms", "trusted_proxies"});
   read_uint(root, "", "workers", 0, 1024, config.workers);
   if (const Json* v = require(root, "", "listeners")) read_listeners(*v, "/listeners", config);
   if (const Json* v = require(root, "", "upstreams")) read_upstreams(*v, "/upstreams", config);
@@ -197,6 +197,7 @@ Config Validator::read(const Json& root) {
   if (auto it = root.find("resolver"); it != root.end())
     read_resolver(*it, "/resolver", config.resolver);
   read_operations(root, config);
+  read_trusted_proxies(root, config);  // after the listeners: it may fill proxy_protocol_from
   return config;
 }
 
@@ -208,8 +209,10 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
   for (size_t i = 0; i < value.size(); ++i) {
     const std::string at = path + "/" + std::to_string(i);
     if (!expect_object(value[i], at)) continue;
-    check_keys(value[i], at, {"address", "tls", "proxy_protocol", "proxy_protocol_from"});
+    check_keys(value[i], at, {"address", "tls", "proxy_protocol", "proxy_protocol_from", "access"});
     ListenerConfig listener;
+    if (auto it = value[i].find("access"); it != value[i].end())
+      read_access(*it, at + "/access", listener.access);
     if (auto it = value[i].find("tls"); it != value[i].end())
       read_listener_tls(*it, at + "/tls", listener.tls.emplace());
     read_proxy_protocol(value[i], at, listener);
@@ -236,21 +239,7 @@ void Validator::read_proxy_protocol(const Json& value, const std::string& path,
   const std::string at = path + "/proxy_protocol_from";
   if (!listener.proxy_protocol)
     return fail(at, "applies only with \"proxy_protocol\": true on the same listener");
-  if (!it->is_array() || it->empty())
-    return expected(at, "an array of at least one network such as \"10.0.0.0/8\"", *it);
-  for (size_t i = 0; i < it->size(); ++i) {
-    const std::string item = at + "/" + std::to_string(i);
-    std::string text, problem;
-    if (!read_string((*it)[i], item, text)) continue;
-    std::optional<Cidr> cidr = parse_cidr(text, &problem);
-    if (cidr) {
-      listener.proxy_protocol_from.push_back(std::move(*cidr));
-      continue;
-    }
-    const std::string what =
-        "a network such as \"10.0.0.0/8\" or \"2001:db8::/32\", or one address";
-    fail(item, "expected " + what + ", got \"" + text + "\" (" + problem + ")");
-  }
+  read_networks(*it, at, listener.proxy_protocol_from);
 }
 
 void Validator::read_routes(const Json& value, const std::string& path, Config& config) {
@@ -267,8 +256,10 @@ void Validator::read_routes(const Json& value, const std::string& path, Config& 
 
 void Validator::read_route(const Json& value, const std::string& path, RouteConfig& route) {
   if (!expect_object(value, path)) return;
-  check_keys(value, path, {"host", "path_prefix", "upstream", "forwarded"});
+  check_keys(value, path, {"host", "path_prefix", "upstream", "forwarded", "access"});
   read_forwarded(value, path, route.forwarded);
+  if (auto it = value.find("access"); it != value.end())
+    read_access(*it, path + "/access", route.access);
   if (auto it = value.find("host"); it != value.end()) {
     const std::string at = path + "/host";
     if (read_string(*it, at, route.host) && !valid_route_host(route.host))

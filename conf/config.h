@@ -48,6 +48,13 @@ struct Cidr {
   bool contains(const sockaddr_storage& address) const;
 };
 
+// Who may use a listener or a route (docs/access.md). Each list, when given, holds at least one
+// network; the most specific network across both decides, and one in both lists denies.
+struct AccessConfig {
+  std::vector<Cidr> allow;  // not empty: an address in neither list is refused
+  std::vector<Cidr> deny;
+};
+
 struct ListenerConfig {
   SocketAddress address;
   std::optional<ListenerTlsConfig> tls;  // absent: plain TCP
@@ -55,6 +62,8 @@ struct ListenerConfig {
   // (TLS included); its source address stands for the client's from then on.
   bool proxy_protocol = false;
   std::vector<Cidr> proxy_protocol_from;  // peers allowed to send one; empty: any
+  // Checked at accept, on the socket's address (or the PROXY header's), before a byte is read.
+  std::optional<AccessConfig> access;
 };
 
 // TLS to an upstream's backends. Connections with different settings are never pooled together.
@@ -134,9 +143,10 @@ struct UpstreamConfig {
 enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
 
 struct RouteConfig {
-  std::string host;               // empty: any host; "*.example.com": any subdomain
-  std::string path_prefix = "/";  // matched against the request target's path
-  std::string upstream;           // name of an entry in Config::upstreams
+  std::string host;                    // empty: any host; "*.example.com": any subdomain
+  std::string path_prefix = "/";       // matched against the request target's path
+  std::string upstream;                // name of an entry in Config::upstreams
+  std::optional<AccessConfig> access;  // checked per request, on the client's address
   ForwardedMode forwarded = ForwardedMode::kTransparent;
 };
 
@@ -193,6 +203,10 @@ struct Config {
   // On SIGTERM: /readyz says 503 at once, and the listeners keep accepting this long before the
   // drain, while load balancers (a Kubernetes Service) stop sending new connections.
   uint32_t shutdown_delay_ms = 0;
+  // Proxies whose X-Forwarded-For is believed: a request from one is the client's its header
+  // names (the rightmost address that is not itself a trusted proxy). On a proxy_protocol
+  // listener without proxy_protocol_from, also who may send a PROXY header.
+  std::vector<Cidr> trusted_proxies;
 };
 
 // One problem found in a config file: where (JSON path, line and column) and what was expected.

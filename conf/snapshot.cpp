@@ -154,6 +154,7 @@ std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* pr
       throw std::invalid_argument("route names unknown upstream \"" + route.upstream + "\"");
     snapshot->routes.push_back(Route{route, index});
   }
+  snapshot->access = build_access_tables(config);
   snapshot->config = std::move(config);
   return snapshot;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "balancer/backend.h"
+#include "conf/access_list.h"
 #include "conf/config.h"
 
 namespace sluice::conf {
@@ -28,6 +29,7 @@ struct Snapshot {
   Config config;
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;
+  AccessTables access;  // access lists by listener and route, and the trusted proxies
   uint64_t generation = 0;
 
   // First route (in config order) whose host and path prefix match; nullptr when none does.

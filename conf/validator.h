@@ -72,6 +72,10 @@ class Validator {
 
   void read_listeners(const Json& value, const std::string& path, Config& config);
   void read_proxy_protocol(const Json& value, const std::string& path, ListenerConfig& listener);
+  // Access control (access_schema.cpp).
+  bool read_networks(const Json& value, const std::string& path, std::vector<Cidr>& out);
+  void read_access(const Json& value, const std::string& path, std::optional<AccessConfig>& out);
+  void read_trusted_proxies(const Json& root, Config& config);
   void read_upstreams(const Json& value, const std::string& path, Config& config);
   void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
   void read_backend(const Json& value, const std::string& path, BackendConfig& backend);

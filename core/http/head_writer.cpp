@@ -44,6 +44,13 @@ class HeadBuilder {
 // during the one pass over a head and written after it, each list with the proxy's element
 // last. The notes live in the head's block past the room for the head (4 bytes a field at
 // most), so taking them allocates nothing.
+// `value` without the separators (spaces, tabs, commas) at its end.
+std::string_view trim_list_end(std::string_view value) {
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == ','))
+    value.remove_suffix(1);
+  return value;
+}
+
 class ChainNotes {
  public:
   explicit ChainNotes(char* room) : room_(room) {}
@@ -54,14 +61,22 @@ class ChainNotes {
     ++count_;
   }
   // Starts field `name` with the values of the noted fields of `kind`, in the order they came,
-  // each followed by ", ": the caller adds the proxy's element and the CRLF.
-  void open(HeadBuilder& out, const MessageHead& head, FieldKind kind,
-            std::string_view name) const {
+  // each followed by ", ": the caller adds the proxy's element and the CRLF. With `cut_field`
+  // (not -1), the chain ends before byte `cut_start` of that field: the entry there and the
+  // ones after it are left out (trusted_proxies named the client there).
+  void open(HeadBuilder& out, const MessageHead& head, FieldKind kind, std::string_view name,
+            int32_t cut_field = -1, uint32_t cut_start = 0) const {
     out.add(name).add(": ");
     for (size_t n = 0; n < count_; ++n) {
       uint32_t i;
       std::memcpy(&i, room_ + n * sizeof i, sizeof i);
-      if (head.kind(i) == kind && !head.value(i).empty()) out.add(head.value(i)).add(", ");
+      if (head.kind(i) != kind) continue;
+      std::string_view value = head.value(i);
+      if (cut_field >= 0 && i >= static_cast<uint32_t>(cut_field)) {
+        if (i > static_cast<uint32_t>(cut_field)) break;
+        value = trim_list_end(value.substr(0, cut_start));
+      }
+      if (!value.empty()) out.add(value).add(", ");
     }
   }
 
@@ -156,7 +171,8 @@ void add_request_forwarding(HeadBuilder& out, const MessageHead& request, const 
                             const RequestRewrite& how) {
   if (how.forwarded == ForwardedMode::kElite) return;
   if (how.forwarded == ForwardedMode::kTransparent) {
-    chains.open(out, request, FieldKind::kXForwardedFor, "X-Forwarded-For");
+    chains.open(out, request, FieldKind::kXForwardedFor, "X-Forwarded-For", how.forwarded_field,
+                how.forwarded_start);
     out.add(how.client_ip).add("\r\n");
     out.field("X-Forwarded-Proto", how.scheme);
     // The host the client asked for, whichever way it named it (RFC 9112 3.2.2).
@@ -325,6 +341,8 @@ const char* status_reason(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:

@@ -32,6 +32,11 @@ struct RequestRewrite {
   // Sent as X-Request-Id in place of any the client sent; empty: the client's fields pass.
   std::string_view request_id = {};
   ForwardedMode forwarded = ForwardedMode::kTransparent;
+  // client_ip came out of X-Forwarded-For (trusted_proxies): it stands in for its own entry,
+  // which starts at byte `forwarded_start` of field `forwarded_field`, and for the trusted
+  // proxies' entries after it, which are left out. -1: every X-Forwarded-For value is kept.
+  int32_t forwarded_field = -1;
+  uint32_t forwarded_start = 0;
 };
 
 struct ResponseRewrite {

@@ -134,6 +134,7 @@ void Registry::retire(WorkerPart& part) {
     const core::ProxyCounters& c = ctx->counters;
     retired_clients_.clients_accepted.add(c.clients_accepted.get());
     retired_clients_.clients_closed.add(c.clients_closed.get());
+    retired_clients_.clients_refused.add(c.clients_refused.get());
     retired_clients_.upstream_opened.add(c.upstream_opened.get());
     retired_clients_.upstream_reused.add(c.upstream_reused.get());
     retired_clients_.retries.add(c.retries.get());
@@ -207,6 +208,7 @@ Totals Registry::sum_locked() {
     // shows as a negative number open.
     closed += c.clients_closed.get();
     t.clients_accepted += c.clients_accepted.get();
+    t.clients_refused += c.clients_refused.get();
     t.upstream_opened += c.upstream_opened.get();
     t.upstream_reused += c.upstream_reused.get();
     t.retries += c.retries.get();
@@ -295,6 +297,9 @@ std::string Registry::render(const conf::Snapshot& current, const ProcessFigures
   w.family("sluice_client_connections_accepted_total", "counter",
            "Client connections accepted (admin listener included).");
   w.sample("sluice_client_connections_accepted_total", {}, t.clients_accepted);
+  w.family("sluice_client_connections_refused_total", "counter",
+           "Client connections closed at accept by a listener's access list.");
+  w.sample("sluice_client_connections_refused_total", {}, t.clients_refused);
   w.family("sluice_client_connections_open", "gauge", "Client connections open now.");
   w.sample("sluice_client_connections_open", {}, t.clients_open);
   w.family("sluice_upstream_connections_opened_total", "counter",

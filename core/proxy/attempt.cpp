@@ -72,7 +72,7 @@ Exchange::Pick Exchange::pick_backend(uint64_t now_ms) {
   pick.now_ms = now_ms;
   if (generation_->needs_key[record_.upstream]) {
     std::string_view key;
-    pick.has_key = balance_key(*request_, up.settings.hash_key, client_.client_address(), &key);
+    pick.has_key = balance_key(*request_, up.settings.hash_key, client_ip_, &key);
     if (pick.has_key) pick.key_hash = balancer::hash_key(key);
   }
   uncount_active();

@@ -53,7 +53,10 @@ class ClientSide {
   void settle() {
     if (ending_requested_) act_on_ending();
   }
+  // The connection's client (after a PROXY header, where one was read), as text and as the
+  // access tables match it. A request's own client may differ: see Exchange::resolve_client.
   virtual std::string_view client_address() const = 0;
+  virtual const conf::IpAddress& client_ip_address() const = 0;
   virtual uint16_t client_port() const = 0;
   // Data bytes of the chunked request body read so far (what a body limit counts).
   virtual uint64_t request_payload_bytes() const = 0;

@@ -28,6 +28,7 @@ class LocalCounter {
 struct ProxyCounters {
   LocalCounter clients_accepted;  // client connections admitted (Downstream::open)
   LocalCounter clients_closed;    // ... and closed again (open = accepted - closed)
+  LocalCounter clients_refused;   // closed at accept by a connection gate (an access list)
   LocalCounter upstream_opened;   // connections opened to backends for requests
   LocalCounter upstream_reused;   // requests sent on a pooled keep-alive connection
   LocalCounter retries;           // attempts after the first (another backend, or a fresh

@@ -36,8 +36,15 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
                       int32_t listener, const sockaddr_storage* destination) {
   char ip[sizeof client_ip_];
   peer_address(peer, ip, sizeof ip);
-  for (const ConnectionGate* gate : ctx.current->chains.connection_gates) {
-    if (gate->admit(ip) == Admission::kRefuse) return stream->close();
+  const conf::IpAddress address = conf::ip_address(peer);
+  if (!ctx.current->chains.connection_gates.empty()) {
+    const ConnectionInput input{ip, address, listener};
+    for (const ConnectionGate* gate : ctx.current->chains.connection_gates) {
+      if (gate->admit(input) == Admission::kRefuse) {
+        ctx.counters.clients_refused.add();
+        return stream->close();
+      }
+    }
   }
   auto* c = new Downstream(ctx, stream);
   std::memcpy(c->client_ip_, ip, sizeof ip);
@@ -46,6 +53,7 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
                                        : reinterpret_cast<const sockaddr_in&>(peer).sin_port);
   c->listener_ = listener;
   keep_endpoint(peer, &c->client_);
+  c->client_address_ = address;
   if (destination) keep_endpoint(*destination, &c->local_);
   c->next = ctx.clients;
   if (ctx.clients) ctx.clients->prev = c;

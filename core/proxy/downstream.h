@@ -69,6 +69,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   void half_close() override { stream_->shutdown_write(); }
   void act_on_ending() override;
   std::string_view client_address() const override { return client_ip_; }
+  const conf::IpAddress& client_ip_address() const override { return client_address_; }
   uint16_t client_port() const override { return client_port_; }
   uint64_t request_payload_bytes() const override { return parser_.chunk_data_bytes(); }
   int32_t listener() const override { return listener_; }
@@ -120,6 +121,7 @@ class Downstream final : public StreamHandler, public ClientSide {
   };
   Endpoint client_{};
   Endpoint local_{};
+  conf::IpAddress client_address_;  // client_ as the access tables match it
 };
 
 }  // namespace sluice::core

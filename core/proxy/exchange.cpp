@@ -31,6 +31,8 @@ const char* outcome_name(Outcome outcome) {
       return "queue_full";
     case Outcome::kQueueTimeout:
       return "queue_timeout";
+    case Outcome::kDenied:
+      return "denied";
   }
   return "?";
 }
@@ -41,7 +43,8 @@ Exchange::Exchange(WorkerContext& ctx, ClientSide& client, std::unique_ptr<Messa
       client_(client),
       generation_(ctx.hold()),
       request_(std::move(request)),
-      backlog_(backlog) {
+      backlog_(backlog),
+      client_ip_(client.client_address()) {
   record_.start_ms = uv_now(ctx.loop);
 }
 
@@ -84,18 +87,14 @@ void Exchange::start() {
   const std::string_view host = request_->host();
   const conf::Route* route = snapshot.match(host, request_->path());
   if (route) record_.route = static_cast<int32_t>(route - snapshot.routes.data());
-  if (!generation_->chains.request_gates.empty()) {
-    const GateInput input{*request_, client_.client_address(), record_.route};
-    LocalReply reply;
-    for (const RequestGate* gate : generation_->chains.request_gates)
-      if (gate->check(input, &reply) == GateVerdict::kAnswer) return reply_locally(reply);
-  }
+  if (!pass_gates()) return;
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
   forwarded_ = forwarded_mode(route->config.forwarded);  // the response's Via needs it too
-  RequestRewrite how{client_.client_address(), client_.transport() ? "https" : "http",
-                     request_->upgrade};
+  RequestRewrite how{client_ip_, client_.transport() ? "https" : "http", request_->upgrade};
   how.forwarded = forwarded_;
+  how.forwarded_field = named_client_.field;
+  how.forwarded_start = named_client_.start;
   if (replace_request_id_) how.request_id = record_.request_id;
   std::string_view field;
   if (host.empty() && !request_->absolute_form() && !request_->find(FieldKind::kHost, &field))
@@ -103,6 +102,33 @@ void Exchange::start() {
   request_head_ = write_request_head(ctx_.blocks, *request_, how);
   stage_ = Stage::kUpstream;
   attempt(RetryWhere::kOtherBackend);
+}
+
+// trusted_proxies: a request whose connection comes from a trusted proxy is the client's that
+// its X-Forwarded-For names. Sets client_ip_ and named_client_; true when the client changed.
+bool Exchange::resolve_client() {
+  const conf::PrefixTree& trusted = generation_->snapshot->access.trusted_proxies;
+  if (trusted.empty() || !trusted.contains(client_.client_ip_address())) return false;
+  if (!forwarded_client(*request_, trusted, &named_client_)) return false;
+  client_ip_ = named_client_.text;
+  return true;
+}
+
+// Phase 3, after the client is known. False when a gate answered the request.
+bool Exchange::pass_gates() {
+  const bool forwarded = resolve_client();
+  const std::vector<const RequestGate*>& gates = generation_->chains.request_gates;
+  if (gates.empty()) return true;
+  const conf::IpAddress& address = forwarded ? named_client_.address : client_.client_ip_address();
+  const GateInput input{*request_, client_ip_, address, record_.route};
+  LocalReply reply;
+  for (const RequestGate* gate : gates) {
+    if (gate->check(input, &reply) == GateVerdict::kAnswer) {
+      reply_locally(reply);
+      return false;
+    }
+  }
+  return true;
 }
 
 // The admin listener's pages: GET (or HEAD) only, made by the PageSource core/server wired in.
@@ -189,7 +215,7 @@ void Exchange::finish(Outcome fallback) {
   if (!outcome_set_) record_.outcome = fallback;
   record_.end_ms = uv_now(ctx_.loop);
   record_.tls = client_.transport();
-  record_.client_ip = client_.client_address();
+  record_.client_ip = client_ip_;
   record_.client_port = client_.client_port();
   record_.listener = client_.listener();
   for (ExchangeObserver* observer : observers) observer->on_finish(record_, request_.get());

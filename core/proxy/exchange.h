@@ -15,6 +15,7 @@
 #include "core/proxy/backend_slots.h"
 #include "core/proxy/client_side.h"
 #include "core/proxy/exchange_record.h"
+#include "core/proxy/forwarded_client.h"
 #include "core/proxy/retry.h"
 #include "core/proxy/upstream.h"
 #include "core/proxy/worker_context.h"
@@ -85,6 +86,8 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   void send_body(const Slice& body);
   void report_backend(bool ok, const char* cause);
   void name_request();
+  bool resolve_client();
+  bool pass_gates();
   void serve_page();
   void body_too_large();
   void prepare_local_answer();
@@ -130,6 +133,11 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   Block* relay_block_ = nullptr;                  // the block being parsed, for dechunked_body()
   size_t body_unsent_seen_ = 0;  // request bytes the backend had not taken at its last deadline
   ExchangeRecord record_;
+  // The request's client: its connection's, or the one X-Forwarded-For names when the
+  // connection comes from a trusted proxy (resolve_client). Hashing, the log and the
+  // X-Forwarded-For sent on use it.
+  std::string_view client_ip_;
+  ForwardedClient named_client_;
   char request_id_[RequestIds::kLength];  // one made here; record_.request_id points at it
   bool outcome_set_ = false;
   bool replace_request_id_ = false;  // the client's X-Request-Id (if any) gives way to ours

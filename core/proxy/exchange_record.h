@@ -20,6 +20,7 @@ enum class Outcome : uint8_t {
   kTunnelClosed,     // a protocol switch (101) ran and both sides closed
   kQueueFull,        // 503: every backend was at max_connections and the queue was full
   kQueueTimeout,     // 503: no backend had room within the upstream's queue_timeout_ms
+  kDenied,           // 403: the route's access list refused the client's address
 };
 
 const char* outcome_name(Outcome outcome);

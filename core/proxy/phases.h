@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "conf/prefix_tree.h"
 #include "core/http/http_head.h"
 #include "core/io/buffer.h"
 #include "core/proxy/exchange_record.h"
@@ -50,20 +51,29 @@ class PageSource {
 };
 constexpr int32_t kAdminListener = -2;  // ClientSide::listener() of the admin listener
 
-// 1. At accept. `client` is the peer address as text (after a PROXY header, where used).
+// 1. At accept: the peer's address (after a PROXY header, where used) as text and as the access
+// tables match it, and the index of the listener it came in on.
 enum class Admission : uint8_t { kAdmit, kRefuse };
+struct ConnectionInput {
+  std::string_view client;
+  const conf::IpAddress& address;
+  int32_t listener;
+};
 class ConnectionGate {
  public:
   virtual ~ConnectionGate() = default;
-  virtual Admission admit(std::string_view client) const = 0;
+  virtual Admission admit(const ConnectionInput& input) const = 0;
 };
 
 // 3. Per request, after the head. kAnswer means `reply` is filled and goes to the client.
+// `client` is the request's client: the connection's, or where trusted_proxies says so, the
+// one X-Forwarded-For names.
 enum class GateVerdict : uint8_t { kPass, kAnswer };
 struct GateInput {
   const MessageHead& request;
   std::string_view client;
-  int32_t route;  // -1 when no route matched yet
+  const conf::IpAddress& address;  // `client` as the access tables match it
+  int32_t route;                   // -1 when no route matched
 };
 class RequestGate {
  public:

@@ -11,6 +11,7 @@
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "core/metrics/registry.h"
+#include "core/proxy/access_gates.h"
 #include "core/proxy/downstream.h"
 #include "core/proxy/worker_context.h"
 #include "core/server/listener.h"
@@ -34,6 +35,7 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
   g->limits = ParseLimits{l.request_line_bytes, l.header_bytes, l.header_count};
   g->max_body = l.max_request_body_bytes;
   g->snapshot = std::move(snapshot);
+  wire_access_gates(*g);
   Generation* old = current;
   current = g.get();
   generations.push_back(std::move(g));

@@ -167,6 +167,8 @@ class Sluice:
     stderr both go to the log, unless separate_stdout: then stdout goes to its own file, or
     stdout_fd: then stdout is that descriptor (a pipe the test holds, say)."""
 
+    host = HOST  # where its listener binds and the tests connect; "::1" for IPv6 tests
+
     def __init__(self, config: dict, *, config_flag: str = "-c", separate_stdout: bool = False,
                  stdout_fd: int | None = None):
         self.config = copy.deepcopy(config)
@@ -195,7 +197,7 @@ class Sluice:
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def start(self) -> Sluice:
         """Launches sluice and waits until it accepts; retries if the port was taken."""
@@ -238,7 +240,7 @@ class Sluice:
             if self.proc.poll() is not None:
                 return False
             try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
+                with socket.create_connection((self.host, self.port), timeout=0.5):
                     return True
             except OSError:
                 time.sleep(0.02)

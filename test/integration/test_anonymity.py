@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import time
 
 import pytest
 
-from harness import (HOST, HOST_HEADER, READY_TIMEOUT_S, Backend, Response, Sluice, SocketReader,
+from harness import (HOST, HOST_HEADER, Backend, Response, Sluice, SocketReader,
                      assert_status, iter_body, parse_head, proxy_config, request_bytes,
                      response_framing, wait_for_log)
 
@@ -92,21 +91,7 @@ def config(backend) -> dict:
 class Sluice6(Sluice):
     """Sluice with its listener on [::1] instead of 127.0.0.1."""
 
-    @property
-    def address(self) -> str:
-        return f"[::1]:{self.port}"
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("::1", self.port), timeout=0.5):
-                    return True
-            except OSError:
-                time.sleep(0.02)
-        return False
+    host = "::1"
 
 
 def ipv6_loopback() -> bool:

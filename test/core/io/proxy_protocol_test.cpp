@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "test/core/io/endpoint.h"
+
 using sluice::core::kProxyHeaderMaxWrite;
 using sluice::core::kProxyV1MaxLength;
 using sluice::core::parse_proxy_header;
@@ -19,6 +21,9 @@ using sluice::core::write_proxy_v1;
 using sluice::core::write_proxy_v2;
 
 namespace {
+
+// A socket address from text (test/core/io/endpoint.h).
+const auto& address = sluice::test::endpoint;
 
 const std::string kSignature("\r\n\r\n\0\r\nQUIT\n", 12);
 
@@ -50,19 +55,6 @@ std::string text_of(const sockaddr_storage& address) {
     return out + std::to_string(ntohs(in6->sin6_port));
   }
   return "none";
-}
-
-sockaddr_storage address(const char* ip, uint16_t port) {
-  sockaddr_storage out{};
-  if (inet_pton(AF_INET, ip, &reinterpret_cast<sockaddr_in*>(&out)->sin_addr) == 1) {
-    out.ss_family = AF_INET;
-    reinterpret_cast<sockaddr_in*>(&out)->sin_port = htons(port);
-  } else {
-    REQUIRE(inet_pton(AF_INET6, ip, &reinterpret_cast<sockaddr_in6*>(&out)->sin6_addr) == 1);
-    out.ss_family = AF_INET6;
-    reinterpret_cast<sockaddr_in6*>(&out)->sin6_port = htons(port);
-  }
-  return out;
 }
 
 const sockaddr* sa(const sockaddr_storage& s) {

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "test/core/io/endpoint.h"
 #include "test/core/proxy/http_messages.h"
 #include "test/core/proxy/proxy_harness.h"
 
@@ -14,19 +15,6 @@ using namespace sluice::test;
 using sluice::conf::ProxyProtocolVersion;
 
 namespace {
-
-sockaddr_storage endpoint(const char* ip, uint16_t port) {
-  sockaddr_storage out{};
-  if (inet_pton(AF_INET, ip, &reinterpret_cast<sockaddr_in*>(&out)->sin_addr) == 1) {
-    out.ss_family = AF_INET;
-    reinterpret_cast<sockaddr_in*>(&out)->sin_port = htons(port);
-  } else {
-    REQUIRE(inet_pton(AF_INET6, ip, &reinterpret_cast<sockaddr_in6*>(&out)->sin6_addr) == 1);
-    out.ss_family = AF_INET6;
-    reinterpret_cast<sockaddr_in6*>(&out)->sin6_port = htons(port);
-  }
-  return out;
-}
 
 // The request as forwarded for a client at `ip`.
 std::string forwarded_for(const std::string& ip, std::string_view target) {

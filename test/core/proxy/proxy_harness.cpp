@@ -38,7 +38,14 @@ conf::Config harness_config(const HarnessSetup& setup) {
   route.host = "app.test";
   route.upstream = "app";
   route.forwarded = setup.forwarded;
+  route.access = setup.route_access;
   config.routes.push_back(route);
+  if (setup.listener_access) {  // the index clients come in on (open_client says 0)
+    conf::ListenerConfig listener;
+    listener.access = setup.listener_access;
+    config.listeners.push_back(listener);
+  }
+  config.trusted_proxies = setup.trusted_proxies;
   config.timeouts = setup.timeouts;
   config.request_id = setup.request_id;
   return config;

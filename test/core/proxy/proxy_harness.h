@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ struct HarnessSetup {
   uint32_t queue_timeout_ms = 5000;
   std::vector<uint32_t> backend_limits;
   conf::ForwardedMode forwarded = conf::ForwardedMode::kTransparent;  // the route's level
+  // Access control: the route's and listener 0's access lists, and the trusted proxies.
+  std::optional<conf::AccessConfig> route_access;
+  std::optional<conf::AccessConfig> listener_access;
+  std::vector<conf::Cidr> trusted_proxies;
 };
 
 // One finished exchange: its record and the request it answered ("GET /a"; "" when the head
