@@ -2,6 +2,7 @@
 #include "core/accesslog/access_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -189,6 +190,7 @@ size_t Writer::queued_bytes() const {
 }
 
 void Writer::run() {
+  pthread_setname_np(pthread_self(), "sluice-log");
   std::vector<Batch> work;
   for (;;) {
     bool caught_up = false;

@@ -1,6 +1,7 @@
 // Worker threads: adopting snapshots between requests and draining on shutdown.
 #include "core/server/worker.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -146,6 +147,7 @@ void Worker::start() {
 }
 
 void Worker::run() {
+  pthread_setname_np(pthread_self(), "sluice-worker");  // for top -H, perf and /proc
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_->close();  // the last lines go to the writer; the loop runs on to close its timer
   uv_run(&loop_, UV_RUN_DEFAULT);
