@@ -38,7 +38,7 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
   peer_address(peer, ip, sizeof ip);
   const conf::IpAddress address = conf::ip_address(peer);
   if (!ctx.current->chains.connection_gates.empty()) {
-    const ConnectionInput input{ip, address, listener};
+    const ConnectionInput input{ip, address, ctx.current->index_of_listener(listener)};
     for (const ConnectionGate* gate : ctx.current->chains.connection_gates) {
       if (gate->admit(input) == Admission::kRefuse) {
         ctx.counters.clients_refused.add();

@@ -52,7 +52,8 @@ class PageSource {
 constexpr int32_t kAdminListener = -2;  // ClientSide::listener() of the admin listener
 
 // 1. At accept: the peer's address (after a PROXY header, where used) as text and as the access
-// tables match it, and the index of the listener it came in on.
+// tables match it, and the index in the snapshot's config of the listener it came in on (-1 for
+// the admin listener).
 enum class Admission : uint8_t { kAdmit, kRefuse };
 struct ConnectionInput {
   std::string_view client;

@@ -36,6 +36,12 @@ struct Generation {
   ParseLimits limits;
   uint64_t max_body = 0;  // request body bytes allowed (0: any)
   uint32_t users = 0;
+  // Listener ids (kept across reloads) to their index in this snapshot's config, where the
+  // per-listener tables are: after a reload removes a listener, the two differ.
+  std::vector<int32_t> listener_index;
+  int32_t index_of_listener(int32_t id) const {
+    return id >= 0 && static_cast<size_t>(id) < listener_index.size() ? listener_index[id] : -1;
+  }
 };
 
 struct WorkerContext {
@@ -51,9 +57,11 @@ struct WorkerContext {
   }
   void retire(Generation* g);  // frees a generation nobody holds any more
   // Serves `snapshot` from now on. `connectors` has one entry per upstream (TLS to its backends,
-  // say); a missing or null entry takes the worker's plain `connector`.
+  // say); a missing or null entry takes the worker's plain `connector`. `listener_ids` has the
+  // id of each config listener; empty: ids are the indexes.
   void adopt(std::shared_ptr<const conf::Snapshot> snapshot,
-             const std::vector<Connector*>& connectors = {});
+             const std::vector<Connector*>& connectors = {},
+             const std::vector<int32_t>& listener_ids = {});
 
   uv_loop_t* loop;
   BlockPool blocks;

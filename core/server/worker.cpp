@@ -21,8 +21,15 @@
 namespace sluice::core {
 
 void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
-                          const std::vector<Connector*>& connectors) {
+                          const std::vector<Connector*>& connectors,
+                          const std::vector<int32_t>& listener_ids) {
   auto g = std::make_unique<Generation>();
+  const size_t listeners = snapshot->config.listeners.size();
+  for (size_t i = 0; i < listeners; ++i) {
+    const int32_t id = i < listener_ids.size() ? listener_ids[i] : static_cast<int32_t>(i);
+    if (static_cast<size_t>(id) >= g->listener_index.size()) g->listener_index.resize(id + 1, -1);
+    g->listener_index[id] = static_cast<int32_t>(i);
+  }
   for (size_t i = 0; i < snapshot->upstreams.size(); ++i) {
     const conf::Upstream& up = snapshot->upstreams[i];
     const balancer::PolicyType* type = balancer::find_policy(up.pool.policy);
@@ -88,7 +95,7 @@ void Worker::adopt(const Runtime& runtime, ListenSockets added) {
                                               connect_ms);
     connectors.push_back(c.get());
   }
-  ctx_->adopt(runtime.snapshot, connectors);
+  ctx_->adopt(runtime.snapshot, connectors, runtime.listener_ids);
   ctx_->worker_count = runtime.workers;
   listeners_->adopt(runtime, std::move(added));
   const auto& configs = runtime.snapshot->config.listeners;

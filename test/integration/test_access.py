@@ -9,7 +9,9 @@ The IPv6 tests run sluice with its listener on [::1] and are skipped where the h
 loopback."""
 
 import json
+import signal
 import socket
+import time
 
 import pytest
 
@@ -89,6 +91,39 @@ def test_listener_refuses_an_ipv4_client_at_accept_without_a_reply(access):
             with SourceClient(proxy.port, "127.0.0.1") as admitted:
                 assert_status(admitted.exchange("GET", "/again"), 200)
     assert [r.target for r in backend.requests] == ["/", "/again"]
+
+
+def reload_listeners(proxy: Sluice, listeners: list[dict]) -> None:
+    config = dict(proxy.config, listeners=listeners)
+    start = len(proxy.log_text())
+    with open(proxy.config_path, "w") as f:
+        json.dump(config, f)
+    proxy.send_signal(signal.SIGHUP)
+    assert wait_for_log(proxy, "config reloaded", 5, start=start), proxy.log_tail()
+    proxy.config = config
+
+
+def test_a_listener_keeps_its_own_access_list_when_a_reload_removes_the_one_before_it():
+    """Access lists follow the listener, not its place in the config: after a reload removes
+    the first listener, the second one's list still applies to it."""
+    with Backend(ok()) as backend, Sluice(proxy_config(backend)) as proxy:
+        second = f"{HOST}:{free_port()}"
+        guarded = {"address": second, "access": {"deny": ["127.0.0.2"]}}
+        reload_listeners(proxy, [{"address": proxy.address}, guarded])
+        reload_listeners(proxy, [guarded])
+        port = int(second.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 3
+        while True:  # the workers take the new runtime a moment after the log line
+            with SourceClient(port, "127.0.0.1") as admitted:
+                assert_status(admitted.exchange("GET", "/"), 200)
+            with SourceClient(port, "127.0.0.2") as refused:
+                try:
+                    assert_closed_without_reply(refused, 1.0)
+                    break
+                except AssertionError:
+                    if time.monotonic() > deadline:
+                        raise
+            time.sleep(0.05)
 
 
 @needs_ipv6
