@@ -5,6 +5,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
 #include <new>
 
 namespace sluice::conf {
@@ -18,6 +19,7 @@ constexpr char kAnyRun = '\x03';  // **
 
 bool lower_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  if (a == b) return true;  // most clients write a name as the config does: one memcmp
   for (size_t i = 0; i < a.size(); ++i) {
     unsigned x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
     if (x - 'A' < 26u) x += 32;
@@ -61,6 +63,14 @@ std::optional<PathGlob> PathGlob::parse(std::string_view text, std::string* prob
       glob.tokens_ += kStar;
     }
   }
+  const std::string& tokens = glob.tokens_;
+  const auto wild = [](char token) { return token == kOne || token == kStar || token == kAnyRun; };
+  const auto first = std::find_if(tokens.begin(), tokens.end(), wild);
+  glob.head_.assign(tokens.begin(), first);
+  if (first != tokens.end())
+    glob.tail_.assign(std::find_if(tokens.rbegin(), tokens.rend(), wild).base(), tokens.end());
+  glob.min_length_ = tokens.size() - std::count(tokens.begin(), tokens.end(), kStar) -
+                     std::count(tokens.begin(), tokens.end(), kAnyRun);
   return glob;
 }
 
@@ -71,6 +81,8 @@ void PathGlob::close(States& states) const {
 }
 
 bool PathGlob::matches(std::string_view path) const {
+  if (path.size() < min_length_ || !path.starts_with(head_) || !path.ends_with(tail_)) return false;
+  if (head_.size() == tokens_.size()) return path.size() == head_.size();  // no wildcard
   const size_t count = tokens_.size();
   States now, next;
   now.set(0);

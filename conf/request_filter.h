@@ -36,6 +36,10 @@ class PathGlob {
   void close(States& states) const;  // a star may match nothing: its next position is live too
   std::string text_;
   std::string tokens_;  // a literal byte, or kOne, kStar, kAnyRun
+  // What every matching path starts and ends with, and its shortest length: most paths are
+  // turned away by these before a state is followed.
+  std::string head_, tail_;
+  size_t min_length_ = 0;
 };
 
 // A compiled regular expression: PCRE2, with JIT where the platform has it.

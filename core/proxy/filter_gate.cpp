@@ -16,9 +16,11 @@ namespace {
 class FilteredHead final : public conf::FilterRequest {
  public:
   explicit FilteredHead(const MessageHead& head)
-      : head_(head), method_(llhttp_method_name(static_cast<llhttp_method_t>(head.method))) {}
+      : head_(head),
+        method_(llhttp_method_name(static_cast<llhttp_method_t>(head.method))),
+        path_(head.path()) {}  // found once, not once per rule
   std::string_view method() const override { return method_; }
-  std::string_view path() const override { return head_.path(); }
+  std::string_view path() const override { return path_; }
   size_t field_count() const override { return head_.field_count(); }
   std::string_view name(size_t i) const override { return head_.name(i); }
   std::string_view value(size_t i) const override { return head_.value(i); }
@@ -26,6 +28,7 @@ class FilteredHead final : public conf::FilterRequest {
  private:
   const MessageHead& head_;
   std::string_view method_;
+  std::string_view path_;
 };
 
 }  // namespace

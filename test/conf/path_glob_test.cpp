@@ -61,6 +61,19 @@ TEST_CASE("glob: ? matches one character but a slash", "[conf][glob]") {
   CHECK_FALSE(glob("/a?b").matches("/a/b"));
 }
 
+TEST_CASE("glob: the literal start and end of a pattern are checked as such", "[conf][glob]") {
+  CHECK(glob("/a*b").matches("/ab"));
+  CHECK_FALSE(glob("/a*b").matches("/a"));  // shorter than the literal parts together
+  CHECK_FALSE(glob("/ab*ab").matches("/ab"));
+  CHECK(glob("/ab*ab").matches("/abab"));
+  CHECK(glob("/x?").matches("/xy"));
+  CHECK_FALSE(glob("/x?").matches("/x"));
+  CHECK(glob("/?.php").matches("/a.php"));
+  CHECK_FALSE(glob("/?.php").matches("/a.phpx"));
+  CHECK(glob("/**?").matches("/a/b"));
+  CHECK_FALSE(glob("/**?").matches("/"));
+}
+
 TEST_CASE("glob: patterns it refuses", "[conf][glob]") {
   CHECK(refused(""));
   CHECK(refused("a/*"));
