@@ -10,7 +10,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ cmake make pkg-config \
-      libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev libc-ares-dev \
+      libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev libc-ares-dev libpcre2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Every source folder the top-level CMakeLists.txt adds; core whole (its feature folders vary).
@@ -26,7 +26,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libuv1 libc-ares2 libssl3 ca-certificates \
+ && apt-get install -y --no-install-recommends libuv1 libc-ares2 libssl3 libpcre2-8-0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 sluice \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin sluice

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "balancer/policy.h"
+#include "conf/filter_schema.h"
 #include "conf/json_lines.h"
 #include "conf/near_miss.h"
 #include "conf/socket_address.h"
@@ -256,8 +257,14 @@ void Validator::read_routes(const Json& value, const std::string& path, Config& 
 
 void Validator::read_route(const Json& value, const std::string& path, RouteConfig& route) {
   if (!expect_object(value, path)) return;
-  check_keys(value, path, {"host", "path_prefix", "upstream", "forwarded", "access"});
+  check_keys(value, path,
+             {"host", "path_prefix", "upstream", "forwarded", "access", "max_request_body_bytes",
+              "filters"});
   read_forwarded(value, path, route.forwarded);
+  read_route_filters(*this, value, path, route);
+  if (value.contains("max_request_body_bytes"))
+    read_uint(value, path, "max_request_body_bytes", 0, UINT32_MAX,
+              route.max_request_body_bytes.emplace());
   if (auto it = value.find("access"); it != value.end())
     read_access(*it, path + "/access", route.access);
   if (auto it = value.find("host"); it != value.end()) {

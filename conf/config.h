@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -142,12 +143,17 @@ struct UpstreamConfig {
 // client's forwarding fields removed; elite: none of them, either way (docs/anonymity.md).
 enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
 
+class RequestFilter;  // a route's compiled "filters" (conf/request_filter.h)
+
 struct RouteConfig {
   std::string host;                    // empty: any host; "*.example.com": any subdomain
   std::string path_prefix = "/";       // matched against the request target's path
   std::string upstream;                // name of an entry in Config::upstreams
   std::optional<AccessConfig> access;  // checked per request, on the client's address
   ForwardedMode forwarded = ForwardedMode::kTransparent;
+  std::shared_ptr<const RequestFilter> filters;  // deny rules; null: none
+  // Overrides limits.max_request_body_bytes on this route (0: no limit); unset: the global one.
+  std::optional<uint32_t> max_request_body_bytes;
 };
 
 struct Timeouts {

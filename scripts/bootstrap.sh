@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev catch2 libc-ares-dev
+  libuv1-dev node-llhttp libssl-dev nlohmann-json3-dev catch2 libc-ares-dev libpcre2-dev
   clang libclang-rt-14-dev
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout curl openssl procps nginx-light
   prometheus  # promtool, which checks the /metrics page in the integration tests

@@ -79,14 +79,16 @@ void Exchange::start() {
   const conf::Snapshot& snapshot = *generation_->snapshot;
   name_request();
   if (client_.listener() == kAdminListener) return serve_page();
-  // A declared length over the limit is refused before any byte of the body is read.
-  if (generation_->max_body && request_->framing == Framing::kLength &&
-      request_->content_length > generation_->max_body)
-    return reply_locally({413, "the request body is larger than this proxy accepts"});
   // The authority of an absolute-form target, else the Host field (RFC 9112 3.2.2).
   const std::string_view host = request_->host();
   const conf::Route* route = snapshot.match(host, request_->path());
   if (route) record_.route = static_cast<int32_t>(route - snapshot.routes.data());
+  // The route's body limit, else the global one. A declared length over it is refused before
+  // any byte of the body is read, and before a gate could wait for one.
+  max_body_ = route && route->config.max_request_body_bytes ? *route->config.max_request_body_bytes
+                                                            : generation_->max_body;
+  if (max_body_ && request_->framing == Framing::kLength && request_->content_length > max_body_)
+    return reply_locally({413, "the request body is larger than this proxy accepts"});
   if (!pass_gates()) return;
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
@@ -182,8 +184,8 @@ void Exchange::on_request_body(Block* block, const char* data, size_t length) {
   if (length == 0 || stage_ != Stage::kUpstream) return;
   record_.request_bytes += length;
   // A chunked body is measured as it streams; what already went to the backend is lost to it.
-  if (generation_->max_body && request_->framing == Framing::kChunked &&
-      client_.request_payload_bytes() > generation_->max_body)
+  if (max_body_ && request_->framing == Framing::kChunked &&
+      client_.request_payload_bytes() > max_body_)
     return body_too_large();
   send_body(Slice{block, data, length});
 }

@@ -133,6 +133,7 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   Block* relay_block_ = nullptr;                  // the block being parsed, for dechunked_body()
   size_t body_unsent_seen_ = 0;  // request bytes the backend had not taken at its last deadline
   ExchangeRecord record_;
+  uint64_t max_body_ = 0;  // request body bytes allowed: the route's limit, else the global one
   // The request's client: its connection's, or the one X-Forwarded-For names when the
   // connection comes from a trusted proxy (resolve_client). Hashing, the log and the
   // X-Forwarded-For sent on use it.
