@@ -256,8 +256,10 @@ void Validator::read_routes(const Json& value, const std::string& path, Config& 
 
 void Validator::read_route(const Json& value, const std::string& path, RouteConfig& route) {
   if (!expect_object(value, path)) return;
-  check_keys(value, path, {"host", "path_prefix", "upstream", "forwarded", "access"});
+  check_keys(value, path, {"host", "path_prefix", "upstream", "forwarded", "access", "rate_limit"});
   read_forwarded(value, path, route.forwarded);
+  if (auto it = value.find("rate_limit"); it != value.end())
+    read_rate_limit(*it, path + "/rate_limit", route.rate_limit);
   if (auto it = value.find("access"); it != value.end())
     read_access(*it, path + "/access", route.access);
   if (auto it = value.find("host"); it != value.end()) {

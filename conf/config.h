@@ -142,12 +142,23 @@ struct UpstreamConfig {
 // client's forwarding fields removed; elite: none of them, either way (docs/anonymity.md).
 enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
 
+// Request rates allowed on a route (docs/access.md): per client address, and for the whole route.
+// At least one of per_client_rps and rps is set (0: that limit is off).
+struct RateLimitConfig {
+  uint32_t per_client_rps = 0;
+  uint32_t burst = 0;  // requests a client may make at once; 0 in the file: per_client_rps
+  uint32_t rps = 0;    // the whole route's, with a burst of as many
+  uint32_t max_clients = 65536;  // client buckets kept, the least recently charged given up first
+  bool operator==(const RateLimitConfig&) const = default;
+};
+
 struct RouteConfig {
   std::string host;                    // empty: any host; "*.example.com": any subdomain
   std::string path_prefix = "/";       // matched against the request target's path
   std::string upstream;                // name of an entry in Config::upstreams
   std::optional<AccessConfig> access;  // checked per request, on the client's address
   ForwardedMode forwarded = ForwardedMode::kTransparent;
+  std::optional<RateLimitConfig> rate_limit;  // past it: 429 with Retry-After
 };
 
 struct Timeouts {
