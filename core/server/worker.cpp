@@ -14,6 +14,7 @@
 #include "core/metrics/registry.h"
 #include "core/proxy/access_gates.h"
 #include "core/proxy/downstream.h"
+#include "core/proxy/rate_gate.h"
 #include "core/proxy/worker_context.h"
 #include "core/server/listener.h"
 #include "core/server/worker_listeners.h"
@@ -37,6 +38,7 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
   g->max_body = l.max_request_body_bytes;
   g->snapshot = std::move(snapshot);
   wire_access_gates(*g);
+  wire_rate_gate(*g);  // after access: a refused client spends no tokens
   Generation* old = current;
   current = g.get();
   generations.push_back(std::move(g));
