@@ -259,12 +259,14 @@ void Validator::read_route(const Json& value, const std::string& path, RouteConf
   if (!expect_object(value, path)) return;
   check_keys(value, path,
              {"host", "path_prefix", "upstream", "forwarded", "access", "max_request_body_bytes",
-              "filters"});
+              "filters", "rate_limit"});
   read_forwarded(value, path, route.forwarded);
   read_route_filters(*this, value, path, route);
   if (value.contains("max_request_body_bytes"))
     read_uint(value, path, "max_request_body_bytes", 0, UINT32_MAX,
               route.max_request_body_bytes.emplace());
+  if (auto it = value.find("rate_limit"); it != value.end())
+    read_rate_limit(*it, path + "/rate_limit", route.rate_limit);
   if (auto it = value.find("access"); it != value.end())
     read_access(*it, path + "/access", route.access);
   if (auto it = value.find("host"); it != value.end()) {

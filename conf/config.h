@@ -144,6 +144,15 @@ struct UpstreamConfig {
 enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
 
 class RequestFilter;  // a route's compiled "filters" (conf/request_filter.h)
+// Request rates allowed on a route (docs/access.md): per client address, and for the whole route.
+// At least one of per_client_rps and rps is set (0: that limit is off).
+struct RateLimitConfig {
+  uint32_t per_client_rps = 0;
+  uint32_t burst = 0;  // requests a client may make at once; 0 in the file: per_client_rps
+  uint32_t rps = 0;    // the whole route's, with a burst of as many
+  uint32_t max_clients = 65536;  // client buckets kept, the least recently charged given up first
+  bool operator==(const RateLimitConfig&) const = default;
+};
 
 struct RouteConfig {
   std::string host;                    // empty: any host; "*.example.com": any subdomain
@@ -154,6 +163,7 @@ struct RouteConfig {
   std::shared_ptr<const RequestFilter> filters;  // deny rules; null: none
   // Overrides limits.max_request_body_bytes on this route (0: no limit); unset: the global one.
   std::optional<uint32_t> max_request_body_bytes;
+  std::optional<RateLimitConfig> rate_limit;  // past it: 429 with Retry-After
 };
 
 struct Timeouts {

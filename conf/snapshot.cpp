@@ -155,6 +155,7 @@ std::shared_ptr<const Snapshot> build_snapshot(Config config, const Snapshot* pr
     snapshot->routes.push_back(Route{route, index});
   }
   snapshot->access = build_access_tables(config);
+  snapshot->rates = build_route_rates(config, previous);
   snapshot->config = std::move(config);
   return snapshot;
 }

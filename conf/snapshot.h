@@ -12,6 +12,7 @@
 #include "balancer/backend.h"
 #include "conf/access_list.h"
 #include "conf/config.h"
+#include "conf/rate_buckets.h"
 
 namespace sluice::conf {
 
@@ -30,6 +31,7 @@ struct Snapshot {
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;
   AccessTables access;  // access lists by listener and route, and the trusted proxies
+  RouteRates rates;     // per route: its rate_limit's buckets, shared by every worker; or null
   uint64_t generation = 0;
 
   // First route (in config order) whose host and path prefix match; nullptr when none does.

@@ -76,6 +76,9 @@ class Validator {
   bool read_networks(const Json& value, const std::string& path, std::vector<Cidr>& out);
   void read_access(const Json& value, const std::string& path, std::optional<AccessConfig>& out);
   void read_trusted_proxies(const Json& root, Config& config);
+  // Rate limits on a route (rate_limit_schema.cpp).
+  void read_rate_limit(const Json& value, const std::string& path,
+                       std::optional<RateLimitConfig>& out);
   void read_upstreams(const Json& value, const std::string& path, Config& config);
   void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
   void read_backend(const Json& value, const std::string& path, BackendConfig& backend);

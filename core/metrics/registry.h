@@ -41,8 +41,8 @@ using core::LocalCounter;
 inline constexpr std::array<uint32_t, 13> kLatencyBoundsMs = {1,   2,   5,    10,   25,   50,   100,
                                                               250, 500, 1000, 2500, 5000, 10000};
 inline constexpr size_t kStatusClasses = 6;  // none (no response), 1xx, 2xx, 3xx, 4xx, 5xx
-inline constexpr size_t kOutcomes = 11;      // core::Outcome's values
-static_assert(kOutcomes == static_cast<size_t>(core::Outcome::kDenied) + 1);
+inline constexpr size_t kOutcomes = 12;      // core::Outcome's values
+static_assert(kOutcomes == static_cast<size_t>(core::Outcome::kRateLimited) + 1);
 inline constexpr size_t kStatuses = 600;  // local replies by status; 0 holds any other
 
 struct Histogram {

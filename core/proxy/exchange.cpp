@@ -33,6 +33,8 @@ const char* outcome_name(Outcome outcome) {
       return "queue_timeout";
     case Outcome::kDenied:
       return "denied";
+    case Outcome::kRateLimited:
+      return "rate_limited";
   }
   return "?";
 }

@@ -21,6 +21,7 @@ enum class Outcome : uint8_t {
   kQueueFull,        // 503: every backend was at max_connections and the queue was full
   kQueueTimeout,     // 503: no backend had room within the upstream's queue_timeout_ms
   kDenied,           // 403: the route's access list refused the client's address
+  kRateLimited,      // 429: the client or the route was over its rate_limit
 };
 
 const char* outcome_name(Outcome outcome);

@@ -15,6 +15,7 @@
 #include "core/proxy/access_gates.h"
 #include "core/proxy/downstream.h"
 #include "core/proxy/filter_gate.h"
+#include "core/proxy/rate_gate.h"
 #include "core/proxy/worker_context.h"
 #include "core/server/listener.h"
 #include "core/server/worker_listeners.h"
@@ -46,6 +47,7 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
   g->snapshot = std::move(snapshot);
   wire_access_gates(*g);
   wire_filter_gate(*g);
+  wire_rate_gate(*g);  // after access: a refused client spends no tokens
   Generation* old = current;
   current = g.get();
   generations.push_back(std::move(g));

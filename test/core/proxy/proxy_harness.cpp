@@ -39,6 +39,7 @@ conf::Config harness_config(const HarnessSetup& setup) {
   route.upstream = "app";
   route.forwarded = setup.forwarded;
   route.access = setup.route_access;
+  route.rate_limit = setup.route_rate_limit;
   config.routes.push_back(route);
   if (setup.listener_access) {  // the index clients come in on (open_client says 0)
     conf::ListenerConfig listener;

@@ -42,6 +42,7 @@ struct HarnessSetup {
   std::optional<conf::AccessConfig> route_access;
   std::optional<conf::AccessConfig> listener_access;
   std::vector<conf::Cidr> trusted_proxies;
+  std::optional<conf::RateLimitConfig> route_rate_limit;
 };
 
 // One finished exchange: its record and the request it answered ("GET /a"; "" when the head
