@@ -188,9 +188,18 @@ Config Validator::read(const Json& root) {
               "request_id", "log", "admin", "shutdown_delay_ms", "trusted_proxies"});
   read_uint(root, "", "workers", 0, 1024, config.workers);
   if (const Json* v = require(root, "", "listeners")) read_listeners(*v, "/listeners", config);
-  if (const Json* v = require(root, "", "upstreams")) read_upstreams(*v, "/upstreams", config);
+  // A proxy with only forward or intercept listeners needs no upstreams or routes.
+  const bool reverse =
+      config.listeners.empty() ||
+      std::any_of(config.listeners.begin(), config.listeners.end(),
+                  [](const ListenerConfig& l) { return l.mode == ListenerMode::kReverse; });
+  if (reverse || root.contains("upstreams")) {
+    if (const Json* v = require(root, "", "upstreams")) read_upstreams(*v, "/upstreams", config);
+  }
   // Routes come after upstreams: they are checked against the upstream names.
-  if (const Json* v = require(root, "", "routes")) read_routes(*v, "/routes", config);
+  if (reverse || root.contains("routes")) {
+    if (const Json* v = require(root, "", "routes")) read_routes(*v, "/routes", config);
+  }
   if (auto it = root.find("timeouts"); it != root.end())
     read_fields(*it, "/timeouts", config.timeouts, kTimeoutFields);
   if (auto it = root.find("limits"); it != root.end())
@@ -210,8 +219,11 @@ void Validator::read_listeners(const Json& value, const std::string& path, Confi
   for (size_t i = 0; i < value.size(); ++i) {
     const std::string at = path + "/" + std::to_string(i);
     if (!expect_object(value[i], at)) continue;
-    check_keys(value[i], at, {"address", "tls", "proxy_protocol", "proxy_protocol_from", "access"});
+    check_keys(
+        value[i], at,
+        {"address", "tls", "proxy_protocol", "proxy_protocol_from", "access", "mode", "forward"});
     ListenerConfig listener;
+    read_listener_mode(value[i], at, listener);
     if (auto it = value[i].find("access"); it != value[i].end())
       read_access(*it, at + "/access", listener.access);
     if (auto it = value[i].find("tls"); it != value[i].end())

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "conf/destination.h"
+
 namespace sluice::conf {
 
 // A numeric "host:port" (IPv4, or [IPv6]:port), resolved when the config is parsed.
@@ -56,8 +58,33 @@ struct AccessConfig {
   std::vector<Cidr> deny;
 };
 
+// "forwarded", the anonymity level: what the origin learns of the client and of the proxy.
+// transparent: X-Forwarded-For/-Proto/-Host, Forwarded and Via; anonymous: Via only, the
+// client's forwarding fields removed; elite: none of them, either way (docs/anonymity.md).
+enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
+
+// What a listener's clients ask for: a site behind the proxy (reverse: the routes decide), any
+// origin they name (forward: absolute-form requests and CONNECT), or the address the kernel
+// redirected them from (intercept).
+enum class ListenerMode : uint8_t { kReverse, kForward, kIntercept };
+
+// A forward-proxy user: "name" and the output of `sluice hash-password`.
+struct ProxyUser {
+  std::string name;
+  std::string hash;  // "scrypt$N$r$p$salt$key", salt and key in base64
+};
+
+struct ForwardConfig {
+  DestinationList allow;         // empty: every destination is refused
+  bool allow_private = false;    // names may resolve to loopback, private, link-local addresses
+  std::vector<ProxyUser> users;  // empty: no Proxy-Authorization asked for
+  ForwardedMode forwarded = ForwardedMode::kTransparent;
+};
+
 struct ListenerConfig {
   SocketAddress address;
+  ListenerMode mode = ListenerMode::kReverse;
+  ForwardConfig forward;                 // forward and intercept listeners
   std::optional<ListenerTlsConfig> tls;  // absent: plain TCP
   // Every connection starts with a PROXY protocol header (v1 or v2), read before anything else
   // (TLS included); its source address stands for the client's from then on.
@@ -137,11 +164,6 @@ struct UpstreamConfig {
   uint32_t queue_max = 1024;
   uint32_t queue_timeout_ms = 5000;
 };
-
-// "forwarded", the anonymity level: what the origin learns of the client and of the proxy.
-// transparent: X-Forwarded-For/-Proto/-Host, Forwarded and Via; anonymous: Via only, the
-// client's forwarding fields removed; elite: none of them, either way (docs/anonymity.md).
-enum class ForwardedMode : uint8_t { kTransparent, kAnonymous, kElite };
 
 class RequestFilter;  // a route's compiled "filters" (conf/request_filter.h)
 // Request rates allowed on a route (docs/access.md): per client address, and for the whole route.

@@ -35,6 +35,8 @@ std::string join(const std::vector<std::string_view>& names);
 // " (did you mean "address"?)" when `word` is a near miss of one of `known` (see near_miss.h),
 // else empty: appended to an error about an unknown key or value.
 std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& known);
+// True for the shape `sluice hash-password` prints: "scrypt$N$r$p$salt$key".
+bool password_hash_shape(std::string_view hash);
 
 class Validator {
  public:
@@ -100,6 +102,10 @@ class Validator {
   void read_routes(const Json& value, const std::string& path, Config& config);
   void read_route(const Json& value, const std::string& path, RouteConfig& route);
   void read_forwarded(const Json& object, const std::string& path, ForwardedMode& out);
+  // Forward and intercept listeners (forward_schema.cpp).
+  void read_listener_mode(const Json& value, const std::string& path, ListenerConfig& listener);
+  void read_forward(const Json& value, const std::string& path, ForwardConfig& out);
+  void read_users(const Json& value, const std::string& path, ForwardConfig& out);
 
   const LineIndex& lines_;
   std::vector<ConfigError>& errors_;

@@ -3,13 +3,11 @@
 #include "health/dns_watch.h"
 
 #include <ares.h>
-#include <arpa/inet.h>
-#include <sys/select.h>
 
 #include <algorithm>
-#include <mutex>
 
 #include "core/io/log.h"
+#include "health/dns_lookup.h"
 
 namespace sluice::health {
 
@@ -29,45 +27,10 @@ namespace {
 
 constexpr uint64_t kTickMs = 250;
 
-void ensure_library() {
-  static std::once_flag once;
-  std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
-}
-
-void collect(void* arg, int status, int, ares_addrinfo* result) {
-  auto* out = static_cast<std::pair<int*, std::vector<conf::SocketAddress>*>*>(arg);
-  *out->first = status;
-  if (status != ARES_SUCCESS || result == nullptr) return;
-  for (ares_addrinfo_node* n = result->nodes; n != nullptr; n = n->ai_next) {
-    char text[INET6_ADDRSTRLEN] = {};
-    uint16_t port = 0;
-    if (n->ai_family == AF_INET) {
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(n->ai_addr);
-      inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
-      port = ntohs(sin->sin_port);
-    } else if (n->ai_family == AF_INET6) {
-      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(n->ai_addr);
-      inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof text);
-      port = ntohs(sin6->sin6_port);
-    } else {
-      continue;
-    }
-    std::string host;
-    if (n->ai_family == AF_INET6)
-      host.append("[").append(text).append("]");
-    else
-      host.append(text);
-    host.append(":").append(std::to_string(port));
-    if (auto parsed = conf::parse_socket_address(host)) out->second->push_back(std::move(*parsed));
-  }
-  ares_freeaddrinfo(result);
-}
-
 }  // namespace
 
 DnsWatch::DnsWatch(uv_loop_t* loop, std::function<void()> on_change)
     : loop_(loop), on_change_(std::move(on_change)) {
-  ensure_library();
   uv_timer_init(loop, &tick_);
   tick_.data = this;
 }
@@ -122,39 +85,9 @@ void DnsWatch::start_lookup(Target& target) {
 
 void DnsWatch::resolve(uv_work_t* work) {
   auto* lookup = static_cast<Lookup*>(work->data);
-  ares_channel channel;
-  ares_options options{};
-  options.timeout = static_cast<int>(lookup->resolver.timeout_ms);
-  options.tries = 2;
-  if (ares_init_options(&channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES) != ARES_SUCCESS) {
-    lookup->status = ARES_ENOMEM;
-    return;
-  }
-  std::string servers;
-  for (const std::string& s : lookup->resolver.nameservers) {
-    if (!servers.empty()) servers += ',';
-    servers += s;
-  }
-  if (!servers.empty()) ares_set_servers_ports_csv(channel, servers.c_str());
-  ares_addrinfo_hints hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_flags = ARES_AI_NUMERICSERV;
-  const std::string service = std::to_string(lookup->port);
-  lookup->status = ARES_ETIMEOUT;
-  std::pair<int*, std::vector<conf::SocketAddress>*> sink{&lookup->status, &lookup->addresses};
-  ares_getaddrinfo(channel, lookup->name.c_str(), service.c_str(), &hints, &collect, &sink);
-  for (;;) {
-    fd_set readers, writers;
-    FD_ZERO(&readers);
-    FD_ZERO(&writers);
-    const int nfds = ares_fds(channel, &readers, &writers);
-    if (nfds == 0) break;
-    timeval tv;
-    timeval* wait = ares_timeout(channel, nullptr, &tv);
-    select(nfds, &readers, &writers, nullptr, wait);
-    ares_process(channel, &readers, &writers);
-  }
-  ares_destroy(channel);
+  DnsResult result = lookup_name(lookup->name, lookup->port, lookup->resolver);
+  lookup->status = result.status;
+  lookup->addresses = std::move(result.addresses);
 }
 
 void DnsWatch::on_resolved(uv_work_t* work, int) {

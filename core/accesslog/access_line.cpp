@@ -256,9 +256,10 @@ void append_access_line(std::string* out, TimeFormat& time, const LineNames& nam
   string_or_null(out, ",\"upstream\":", pool ? std::string_view(pool->name) : "", pool != nullptr);
   const bool has_backend =
       pool && record.backend >= 0 && static_cast<size_t>(record.backend) < pool->backends.size();
-  string_or_null(out, ",\"backend\":",
-                 has_backend ? std::string_view(pool->backends[record.backend].address) : "",
-                 has_backend);
+  // A forward proxy's origin stands where a route's backend would.
+  const std::string_view backend =
+      has_backend ? std::string_view(pool->backends[record.backend].address) : record.origin;
+  string_or_null(out, ",\"backend\":", backend, !backend.empty());
   number_or_null(out, ",\"attempts\":", record.attempts, true);
   key(out, ",\"outcome\":");
   out->push_back('"');

@@ -257,6 +257,7 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
     }
     if (absolute && kind == FieldKind::kHost) continue;
     if (kind == FieldKind::kXRequestId && !how.request_id.empty()) continue;
+    if (kind == FieldKind::kProxyAuthorization && how.drop_proxy_authorization) continue;
     if (how.tunnel && kind == FieldKind::kUpgrade) {
       add_upgrade_field(out, request.name(i), request.value(i));
       continue;
@@ -319,9 +320,11 @@ Slice write_local_response(BlockPool& pool, int status, std::string_view content
 }
 
 Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
-                           int retry_after_s, std::string_view request_id) {
+                           int retry_after_s, std::string_view request_id,
+                           std::string_view header) {
   const std::string_view reason = status_reason(status);
-  HeadBuilder out(pool, 256 + reason.size() * 2 + detail.size() + request_id.size());
+  HeadBuilder out(pool,
+                  256 + reason.size() * 2 + detail.size() + request_id.size() + header.size());
   // Body: "502 Bad Gateway: detail\n".
   const size_t body = 4 + reason.size() + (detail.empty() ? 0 : 2 + detail.size()) + 1;
   out.add("HTTP/1.1 ").add(static_cast<uint64_t>(status)).add(" ").add(reason).add("\r\n");
@@ -329,6 +332,7 @@ Slice write_error_response(BlockPool& pool, int status, std::string_view detail,
   if (retry_after_s > 0)
     out.add("Retry-After: ").add(static_cast<uint64_t>(retry_after_s)).add("\r\n");
   if (!request_id.empty()) out.field("X-Request-Id", request_id);
+  if (!header.empty()) out.add(header).add("\r\n");
   out.add(keep_alive ? "" : "Connection: close\r\n").add("\r\n");
   out.add(static_cast<uint64_t>(status)).add(" ").add(reason);
   if (!detail.empty()) out.add(": ").add(detail);
@@ -347,6 +351,8 @@ const char* status_reason(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 407:
+      return "Proxy Authentication Required";
     case 408:
       return "Request Timeout";
     case 413:

@@ -37,6 +37,8 @@ struct RequestRewrite {
   // proxies' entries after it, which are left out. -1: every X-Forwarded-For value is kept.
   int32_t forwarded_field = -1;
   uint32_t forwarded_start = 0;
+  // A forward proxy that asked for credentials took them: Proxy-Authorization stays here.
+  bool drop_proxy_authorization = false;
 };
 
 struct ResponseRewrite {
@@ -51,8 +53,10 @@ struct ResponseRewrite {
 // Each returns a Slice holding one reference to a fresh Block.
 Slice write_request_head(BlockPool& pool, const MessageHead& request, const RequestRewrite& how);
 Slice write_response_head(BlockPool& pool, const MessageHead& response, const ResponseRewrite& how);
+// `header`, when not empty, is one more field as "Name: value" (a 407's Proxy-Authenticate).
 Slice write_error_response(BlockPool& pool, int status, std::string_view detail, bool keep_alive,
-                           int retry_after_s = 0, std::string_view request_id = {});
+                           int retry_after_s = 0, std::string_view request_id = {},
+                           std::string_view header = {});
 // A response the proxy serves itself with a body of its own (admin pages).
 Slice write_local_response(BlockPool& pool, int status, std::string_view content_type,
                            std::string_view body, bool keep_alive, std::string_view request_id);

@@ -52,6 +52,9 @@ namespace {
       if (is("proxy-connection")) return FieldKind::kProxyConnection;
       if (is("x-forwarded-host")) return FieldKind::kXForwardedHost;
       break;
+    case 19:
+      if (is("proxy-authorization")) return FieldKind::kProxyAuthorization;
+      break;
     case 17:
       if (is("transfer-encoding")) return FieldKind::kTransferEncoding;
       if (is("x-forwarded-proto")) return FieldKind::kXForwardedProto;

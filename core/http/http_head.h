@@ -28,6 +28,7 @@ enum class FieldKind : uint8_t {
   kTransferEncoding,
   kExpect,
   kXRequestId,
+  kProxyAuthorization,  // a forward proxy's credentials: consumed there, not passed on
   // The fields that tell the origin about the client and the proxies on the way, which a
   // route's anonymity level keeps, extends or removes. Together, from kXForwardedFor to kVia.
   kXForwardedFor,

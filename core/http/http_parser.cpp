@@ -201,7 +201,8 @@ int HttpParser::on_headers_complete(llhttp_t* p) {
 
 int HttpParser::check_request_fields() {
   MessageHead& head = *head_;
-  if (head.method == HTTP_CONNECT) return fail(405, "CONNECT is not supported");
+  if (head.method == HTTP_CONNECT && !connect_allowed_)
+    return fail(405, "CONNECT is not supported");
   int hosts = 0;
   size_t host_index = head.field_count();
   for (size_t i = 0; i < head.field_count(); ++i) {
@@ -230,6 +231,14 @@ int HttpParser::check_target_and_host(size_t host_index) {
     head.set_host(host);
   }
   const std::string_view target = head.target();
+  if (head.method == HTTP_CONNECT) {  // authority-form: host and port, nothing else
+    std::string_view host;
+    uint16_t port = 0;
+    if (!split_authority(target, 0, &host, &port))
+      return fail(400, "a CONNECT target must be host:port");
+    head.set_absolute_form(target, {});
+    return 0;
+  }
   if (target.empty() || target.front() == '/' || target == "*") return 0;
   AbsoluteTarget absolute;
   if (const char* why = parse_absolute_form(target, &absolute)) return fail(400, why);

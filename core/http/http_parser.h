@@ -75,6 +75,9 @@ class HttpParser {
   int error_status() const { return error_status_; }
   const char* error_reason() const { return error_reason_; }
   void set_limits(const ParseLimits& limits) { limits_ = limits; }
+  // For requests on a forward proxy: CONNECT host:port is a request like any other (elsewhere it
+  // is answered 405). Its head's host() is the target's authority.
+  void allow_connect(bool allowed) { connect_allowed_ = allowed; }
 
  private:
   enum class State : uint8_t { kIdle, kHead, kBody, kDone, kFailed };
@@ -111,6 +114,7 @@ class HttpParser {
   bool no_body_ = false;
   bool upgrade_declined_ = false;  // resume as HTTP when llhttp pauses for the upgrade
   bool in_value_ = false;
+  bool connect_allowed_ = false;
   size_t field_bytes_ = 0;           // header names and values, plus 4 per field for ": " and CRLF
   size_t raw_head_bytes_ = 0;        // every byte of the head, whitespace included
   bool line_start_pending_ = false;  // the previous read ended a head line

@@ -82,9 +82,29 @@ const char* parse_absolute_form(std::string_view target, AbsoluteTarget* out) {
   if (authority.empty() || authority.front() == ':' || !valid_host(authority))
     return "invalid authority in the request target";
   out->authority = authority;
+  out->https = scheme.size() == 5;
   out->rest =
       authority_end == std::string_view::npos ? std::string_view() : after.substr(authority_end);
   return nullptr;
+}
+
+bool split_authority(std::string_view authority, uint16_t default_port, std::string_view* host,
+                     uint16_t* port) {
+  if (!valid_host(authority)) return false;
+  const size_t close = authority.front() == '[' ? authority.find(']') : 0;
+  const size_t colon = authority.find(':', close);
+  *host = authority.substr(0, colon);
+  if (host->empty()) return false;
+  if (colon == std::string_view::npos) {
+    *port = default_port;
+    return default_port != 0;
+  }
+  const std::string_view digits = authority.substr(colon + 1);
+  uint32_t value = 0;
+  for (char c : digits) value = value * 10 + static_cast<uint32_t>(c - '0');  // valid_port: <= 5
+  if (digits.empty() || value == 0 || value > 65535) return false;
+  *port = static_cast<uint16_t>(value);
+  return true;
 }
 
 }  // namespace sluice::core

@@ -3,6 +3,7 @@
 // value that the two could read differently is refused instead of passed on.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace sluice::core {
@@ -16,11 +17,19 @@ bool valid_host(std::string_view host);
 struct AbsoluteTarget {
   std::string_view authority;  // host [ ":" port ], validated
   std::string_view rest;       // path and query, possibly empty ("http://a" or "http://a?q")
+  bool https = false;          // the scheme was https
 };
 
 // Splits an absolute-form target (scheme "://" authority path-abempty [ "?" query ]). Returns
 // nullptr on success, else why the target is refused: a scheme other than http or https,
 // userinfo, or an empty or invalid authority.
 const char* parse_absolute_form(std::string_view target, AbsoluteTarget* out);
+
+// A valid authority (valid_host) split into its host (an IPv6 literal keeps its brackets) and
+// port: `default_port` when none is written, where 0 means one must be (CONNECT's
+// authority-form, RFC 9112 3.2.3). False for an empty host, an empty or zero port, a port over
+// 65535, or a missing one that is required.
+bool split_authority(std::string_view authority, uint16_t default_port, std::string_view* host,
+                     uint16_t* port);
 
 }  // namespace sluice::core

@@ -66,6 +66,12 @@ size_t proxy_header(conf::ProxyProtocolVersion version, const ProxiedTarget& tar
 }  // namespace
 
 Exchange::Pick Exchange::pick_backend(uint64_t now_ms) {
+  if (origin_) {  // one address, tried once (a stale pooled connection is retried on it)
+    if (record_.attempts > 0) return Pick::kNone;
+    record_.backend = 0;
+    ++record_.attempts;
+    return Pick::kPicked;
+  }
   const conf::Upstream& up = upstream_config();
   balancer::PickRequest pick;
   pick.tried = &tried_;
@@ -126,14 +132,14 @@ void Exchange::attempt(RetryWhere where) {
 // A pooled connection to the picked backend, or a new one.
 void Exchange::connect(bool fresh, uint64_t now_ms) {
   const balancer::Backend& b = upstream_config().pool.backends[record_.backend];
-  Connector& connector = *generation_->connectors[record_.upstream];
+  Connector& connector = origin_ ? *ctx_.connector : *generation_->connectors[record_.upstream];
   const conf::ProxyProtocolVersion proxy_protocol = upstream_config().settings.send_proxy_protocol;
   const bool plain = proxy_protocol == conf::ProxyProtocolVersion::kNone;
   std::optional<ProxiedTarget> proxied;  // constructed only for upstreams that send headers
   if (!plain) proxied_target(client_, b, &proxied.emplace());
   const std::string& key = plain ? b.address : proxied->key;
   const uint64_t key_hash = plain ? b.address_hash : proxied->key_hash;
-  if (!fresh) {
+  if (!fresh && !connect_) {  // a CONNECT tunnel takes a connection of its own
     // A request that could not be resent avoids a connection that idled long enough to be
     // closing at the backend's end.
     const uint64_t max_idle_ms = resendable(request_->framing != Framing::kNone, request_->method)
@@ -163,7 +169,7 @@ void Exchange::connect(bool fresh, uint64_t now_ms) {
 // Only failures that the backend's side caused count: a connect that fails at once is a local
 // error (no descriptor left, say), as libuv reports a refused connect through the callback.
 void Exchange::report_backend(bool ok, const char* cause) {
-  if (record_.backend < 0) return;
+  if (record_.backend < 0 || origin_) return;  // an origin is no farm's backend
   const conf::Upstream& up = upstream_config();
   const balancer::Backend& b = up.pool.backends[record_.backend];
   if (ok)
@@ -176,6 +182,8 @@ void Exchange::on_upstream_connected(int status) {
   if (status < 0) {
     report_backend(false, uv_strerror(status));
     attempt_failed(502, uv_strerror(status), AttemptFailure::kConnect);
+  } else if (connect_) {
+    open_tunnel();
   } else {
     send_request_head();
   }

@@ -52,6 +52,10 @@ void Downstream::open(WorkerContext& ctx, Stream* stream, const sockaddr_storage
       ntohs(peer.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(peer).sin6_port
                                        : reinterpret_cast<const sockaddr_in&>(peer).sin_port);
   c->listener_ = listener;
+  const int32_t index = ctx.current->index_of_listener(listener);
+  if (index >= 0 &&
+      ctx.current->snapshot->config.listeners[index].mode == conf::ListenerMode::kForward)
+    c->parser_.allow_connect(true);
   keep_endpoint(peer, &c->client_);
   c->client_address_ = address;
   if (destination) keep_endpoint(*destination, &c->local_);

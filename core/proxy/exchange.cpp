@@ -51,6 +51,7 @@ Exchange::Exchange(WorkerContext& ctx, ClientSide& client, std::unique_ptr<Messa
 }
 
 Exchange::~Exchange() {
+  if (finding_origin_) ctx_.origins->cancel(this);
   ctx_.backend_slots.leave(this);
   release_upstream(false);
   uncount_active();
@@ -81,9 +82,15 @@ void Exchange::start() {
   const conf::Snapshot& snapshot = *generation_->snapshot;
   name_request();
   if (client_.listener() == kAdminListener) return serve_page();
+  const int32_t listener = generation_->index_of_listener(client_.listener());
+  if (listener >= 0 && snapshot.config.listeners[listener].mode != conf::ListenerMode::kReverse) {
+    max_body_ = generation_->max_body;
+    if (max_body_ && request_->framing == Framing::kLength && request_->content_length > max_body_)
+      return reply_locally({413, "the request body is larger than this proxy accepts"});
+    return start_forward(snapshot.config.listeners[listener]);
+  }
   // The authority of an absolute-form target, else the Host field (RFC 9112 3.2.2).
-  const std::string_view host = request_->host();
-  const conf::Route* route = snapshot.match(host, request_->path());
+  const conf::Route* route = snapshot.match(request_->host(), request_->path());
   if (route) record_.route = static_cast<int32_t>(route - snapshot.routes.data());
   // The route's body limit, else the global one. A declared length over it is refused before
   // any byte of the body is read, and before a gate could wait for one.
@@ -95,7 +102,15 @@ void Exchange::start() {
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
   forwarded_ = forwarded_mode(route->config.forwarded);  // the response's Via needs it too
+  send_upstream();
+}
+
+// Phase 6 for the request, then phase 5: the rewritten head goes to a backend of the upstream
+// (or to the origin).
+void Exchange::send_upstream() {
+  const std::string_view host = request_->host();
   RequestRewrite how{client_ip_, client_.transport() ? "https" : "http", request_->upgrade};
+  how.drop_proxy_authorization = forward_;
   how.forwarded = forwarded_;
   how.forwarded_field = named_client_.field;
   how.forwarded_start = named_client_.start;
@@ -124,7 +139,8 @@ bool Exchange::pass_gates() {
   const std::vector<const RequestGate*>& gates = generation_->chains.request_gates;
   if (gates.empty()) return true;
   const conf::IpAddress& address = forwarded ? named_client_.address : client_.client_ip_address();
-  const GateInput input{*request_, client_ip_, address, record_.route};
+  const GateInput input{*request_, client_ip_, address, record_.route,
+                        generation_->index_of_listener(client_.listener())};
   LocalReply reply;
   for (const RequestGate* gate : gates) {
     if (gate->check(input, &reply) == GateVerdict::kAnswer) {
@@ -162,7 +178,7 @@ void Exchange::reply_locally(const LocalReply& reply) {
   prepare_local_answer();
   answer_locally(
       write_error_response(ctx_.blocks, reply.status, reply.detail, client_.keeps_alive(),
-                           reply.retry_after_s, record_.request_id),
+                           reply.retry_after_s, record_.request_id, reply.header),
       reply.status, reply.outcome);
 }
 

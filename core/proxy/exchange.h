@@ -16,13 +16,14 @@
 #include "core/proxy/client_side.h"
 #include "core/proxy/exchange_record.h"
 #include "core/proxy/forwarded_client.h"
+#include "core/proxy/origin.h"
 #include "core/proxy/retry.h"
 #include "core/proxy/upstream.h"
 #include "core/proxy/worker_context.h"
 
 namespace sluice::core {
 
-class Exchange final : public UpstreamUser, public SlotWaiter {
+class Exchange final : public UpstreamUser, public SlotWaiter, public OriginWaiter {
  public:
   // `request` is null for a request refused before its head was complete. `backlog` is the
   // connection's scratch list for body bytes that wait for the upstream: empty on entry.
@@ -64,6 +65,9 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   bool on_room() override;
   void on_queue_timeout() override;
 
+  // OriginWaiter: where a forward proxy's request goes, or why it may not.
+  void on_origin(std::shared_ptr<const Origin> origin, const LocalReply* refusal) override;
+
  private:
   // Past this many queued bytes toward one side, reading from the other side pauses.
   static constexpr size_t kHighWater = 256 * 1024;
@@ -71,7 +75,7 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
 
   const conf::Timeouts& timeouts() const { return generation_->snapshot->config.timeouts; }
   const conf::Upstream& upstream_config() const {
-    return generation_->snapshot->upstreams[record_.upstream];
+    return origin_ ? *origin_ : generation_->snapshot->upstreams[record_.upstream];
   }
 
   // Upstream attempts (attempt.cpp).
@@ -86,7 +90,11 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   void send_body(const Slice& body);
   void report_backend(bool ok, const char* cause);
   void name_request();
+  void send_upstream();
   bool resolve_client();
+  // Forward and intercept listeners (forward.cpp).
+  void start_forward(const conf::ListenerConfig& listener);
+  void open_tunnel();
   bool pass_gates();
   void serve_page();
   void body_too_large();
@@ -134,6 +142,7 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   size_t body_unsent_seen_ = 0;  // request bytes the backend had not taken at its last deadline
   ExchangeRecord record_;
   uint64_t max_body_ = 0;  // request body bytes allowed: the route's limit, else the global one
+  std::shared_ptr<const Origin> origin_;  // a forward proxy's destination, in place of a route
   // The request's client: its connection's, or the one X-Forwarded-For names when the
   // connection comes from a trusted proxy (resolve_client). Hashing, the log and the
   // X-Forwarded-For sent on use it.
@@ -152,6 +161,10 @@ class Exchange final : public UpstreamUser, public SlotWaiter {
   bool tunnel_pending_ = false;    // a 101 was relayed; switch to raw bytes after its head
   bool dechunk_ = false;           // de-chunking the response for an HTTP/1.0 client
   bool stale_retried_ = false;
+  bool forward_ = false;             // on a forward or intercept listener
+  bool connect_ = false;             // CONNECT: a tunnel once the origin's connection opens
+  bool finding_origin_ = false;      // the OriginSource has not answered yet
+  bool starting_ = false;            // inside start(): the connection settles after it returns
   bool waiting_for_client_ = false;  // backend reads stopped until a slow client catches up
   bool client_eof_ = false;          // tunnel: the client half-closed
   bool upstream_eof_ = false;        // tunnel: the backend half-closed

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "core/io/stream.h"
 
@@ -17,7 +18,7 @@ enum class Outcome : uint8_t {
   kUpstreamReset,    // the backend reset or closed mid-response
   kUpstreamTimeout,  // the backend did not answer or connect in time
   kBadResponse,      // the backend's response could not be relayed (framing, bad 101)
-  kTunnelClosed,     // a protocol switch (101) ran and both sides closed
+  kTunnelClosed,     // a protocol switch (101) or a CONNECT tunnel ran and both sides closed
   kQueueFull,        // 503: every backend was at max_connections and the queue was full
   kQueueTimeout,     // 503: no backend had room within the upstream's queue_timeout_ms
   kDenied,           // 403: the route's access list refused the client's address
@@ -46,6 +47,8 @@ struct ExchangeRecord {
   std::string_view client_ip;   // after a PROXY header, where one is used
   uint16_t client_port = 0;
   int32_t listener = 0;  // the listener's id (stable across reloads); kAdminListener for admin
+  // A forward proxy's destination, "host:port" (upstream is -1); valid while observers run.
+  std::string_view origin;
 };
 
 }  // namespace sluice::core

@@ -35,6 +35,7 @@ struct LocalReply {
   std::string_view detail;  // the body's text, and the log's
   int retry_after_s = 0;    // sent as Retry-After when positive
   Outcome outcome = Outcome::kLocalReply;
+  std::string_view header = {};  // one more response field, "Name: value" (empty: none)
 };
 
 // 5. A source that is not a backend: pages the proxy makes from its own state (the admin
@@ -75,6 +76,7 @@ struct GateInput {
   std::string_view client;
   const conf::IpAddress& address;  // `client` as the access tables match it
   int32_t route;                   // -1 when no route matched
+  int32_t listener;                // its index in the snapshot's config (-1: the admin's)
 };
 class RequestGate {
  public:

@@ -15,6 +15,7 @@
 #include "core/io/transport.h"
 #include "core/proxy/backend_slots.h"
 #include "core/proxy/counters.h"
+#include "core/proxy/origin.h"
 #include "core/proxy/phases.h"
 #include "core/proxy/request_id.h"
 #include "core/proxy/upstream.h"
@@ -71,6 +72,7 @@ struct WorkerContext {
   BackendSlots backend_slots{loop};  // max_connections: requests in flight, and those waiting
   RequestIds request_ids;
   PageSource* pages = nullptr;  // the admin listener's pages, when it is on
+  OriginSource* origins = nullptr;  // forward and intercept listeners' destinations
   ProxyCounters counters;       // for the metrics: bumped where the record cannot say it
   Generation* current = nullptr;
   std::vector<std::unique_ptr<Generation>> generations;  // current and retired-but-in-use

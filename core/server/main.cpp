@@ -1,6 +1,8 @@
 // The sluice command: parse the command line, validate the config, run the process.
 #include <signal.h>
 #include <sys/resource.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -8,6 +10,7 @@
 
 #include "conf/config.h"
 #include "conf/snapshot.h"
+#include "core/forward/password.h"
 #include "core/server/probe.h"
 #include "core/server/process.h"
 #include "core/server/runtime.h"
@@ -21,6 +24,8 @@ constexpr const char* kUsage =
     "       sluice --probe URL  GET URL (http://127.0.0.1:PORT/PATH or http://[::1]:PORT/PATH)\n"
     "                           within 2 s; exit 0 on a 2xx answer, 1 otherwise with the reason\n"
     "                           (a container health check: --probe http://127.0.0.1:9901/healthz)\n"
+    "       sluice hash-password  read a password (first line of stdin) and print the scrypt\n"
+    "                           hash a forward listener's \"users\" take\n"
     "       sluice --version    print the version\n"
     "       sluice --help       print this help\n"
     "Signals: SIGHUP reloads the config, SIGUSR1 reopens the access log file,\n"
@@ -48,6 +53,38 @@ int load(const std::string& path, sluice::conf::ParseResult* out, sluice::core::
   return errors.empty() ? 0 : 1;
 }
 
+// The password comes from stdin, never the command line (other users can read that in ps);
+// on a terminal it is asked for without echo.
+int hash_password_command() {
+  const bool tty = isatty(STDIN_FILENO) == 1;
+  termios saved{};
+  if (tty) {
+    std::fputs("password: ", stderr);
+    tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string password;
+  for (int c; (c = std::getchar()) != EOF && c != '\n';) password += static_cast<char>(c);
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::fputs("\n", stderr);
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
+    std::fputs("sluice: hash-password: no password on stdin\n", stderr);
+    return 1;
+  }
+  const std::string hash = sluice::forward::hash_password(password);
+  if (hash.empty()) {
+    std::fputs("sluice: hash-password: OpenSSL could not derive the key\n", stderr);
+    return 1;
+  }
+  std::printf("%s\n", hash.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,6 +101,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
+    } else if (arg == "hash-password" && i == 1 && argc == 2) {
+      return hash_password_command();
     } else if (arg == "--probe" && i + 2 == argc) {
       return sluice::core::probe_command(argv[i + 1]);
     } else if ((arg == "-c" || arg == "--config" || arg == "--check") && i + 1 < argc) {

@@ -9,6 +9,8 @@
 
 #include "core/accesslog/access_log.h"
 #include "core/admin/pages.h"
+#include "core/forward/origins.h"
+#include "core/forward/proxy_auth_gate.h"
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "core/metrics/registry.h"
@@ -48,6 +50,7 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
   wire_access_gates(*g);
   wire_filter_gate(*g);
   wire_rate_gate(*g);  // after access: a refused client spends no tokens
+  forward::wire_forward_gates(*g);
   Generation* old = current;
   current = g.get();
   generations.push_back(std::move(g));
@@ -67,6 +70,8 @@ Worker::Worker(ListenSockets sockets, std::shared_ptr<const Runtime> runtime) {
   ctx_->connector = std::make_unique<TcpConnector>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
   acceptor_ = std::make_unique<TcpAcceptor>(&loop_, ctx_->blocks, &ctx_->bulk_blocks);
   listeners_ = std::make_unique<WorkerListeners>(*ctx_, *acceptor_);
+  origins_ = std::make_unique<forward::ForwardOrigins>(&loop_);
+  ctx_->origins = origins_.get();
   access_log_ = std::make_unique<accesslog::WorkerLog>(&loop_, accesslog::Writer::process(),
                                                        std::vector<std::string>{});
   adopt(*runtime, std::move(sockets));  // the listeners poll once the thread runs the loop
@@ -80,6 +85,7 @@ Worker::~Worker() {
   if (next_admin_fd_ >= 0) ::close(next_admin_fd_);
   listeners_.reset();
   ctx_.reset();
+  origins_.reset();
   uv_loop_close(&loop_);
 }
 
@@ -100,6 +106,7 @@ void Worker::adopt(const Runtime& runtime, ListenSockets added) {
     connectors.push_back(c.get());
   }
   ctx_->adopt(runtime.snapshot, connectors, runtime.listener_ids);
+  origins_->configure(runtime.snapshot->config.resolver);
   ctx_->worker_count = runtime.workers;
   listeners_->adopt(runtime, std::move(added));
   const auto& configs = runtime.snapshot->config.listeners;

@@ -30,6 +30,9 @@ struct WorkerPart;
 namespace sluice::accesslog {
 class WorkerLog;
 }
+namespace sluice::forward {
+class ForwardOrigins;
+}
 
 namespace sluice::core {
 
@@ -77,6 +80,7 @@ class Worker {
   uv_async_t wake_;
   uv_timer_t drain_timer_;
   std::unique_ptr<WorkerContext> ctx_;
+  std::unique_ptr<forward::ForwardOrigins> origins_;  // forward listeners' destinations
   std::unique_ptr<Acceptor> acceptor_;  // turns this worker's accepted sockets into streams
   std::unique_ptr<WorkerListeners> listeners_;
   // One per upstream TLS context ever adopted: pooled connections are keyed by connector, so

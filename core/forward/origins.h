@@ -1,0 +1,65 @@
+// The forward proxy's OriginSource, one per worker: checks a destination against the listener's
+// allow list, resolves names off the loop (c-ares on libuv's thread pool), keeps answers for
+// their TTL in a bounded cache, refuses private addresses unless allowed, and hands the exchange
+// an Origin: a one-backend upstream whose connections pool under "host:port".
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "conf/config.h"
+#include "core/proxy/origin.h"
+
+namespace sluice::forward {
+
+class ForwardOrigins final : public core::OriginSource {
+ public:
+  explicit ForwardOrigins(uv_loop_t* loop) : loop_(loop) {}
+  ~ForwardOrigins() override;
+  ForwardOrigins(const ForwardOrigins&) = delete;
+  ForwardOrigins& operator=(const ForwardOrigins&) = delete;
+
+  // Where names are resolved (the config's "resolver"); answers cached so far are kept.
+  void configure(const conf::ResolverConfig& resolver) { resolver_ = resolver; }
+  void find(const core::OriginQuery& query, core::OriginWaiter* waiter) override;
+  void cancel(core::OriginWaiter* waiter) override;
+
+  static constexpr size_t kMaxNames = 4096;    // names and origins cached, each
+  static constexpr uint32_t kMaxTtlS = 3600;   // a longer TTL is cut to this
+  static constexpr uint32_t kFailureTtlS = 1;  // a failed lookup is repeated after this
+
+ private:
+  struct Answer {
+    std::vector<conf::SocketAddress> addresses;  // empty: the lookup failed
+    std::string error;
+    uint64_t expires_ms = 0;
+  };
+  struct Waiting {
+    core::OriginWaiter* waiter;
+    std::string host;  // as the request wrote it
+    uint16_t port;
+    bool allow_private;
+  };
+  struct Lookup;
+  static void resolve(uv_work_t* work);
+  static void on_resolved(uv_work_t* work, int status);
+
+  void answer(const Answer& answer, const Waiting& w);
+  void reply(core::OriginWaiter* waiter, int status, const std::string& detail);
+  std::shared_ptr<const core::Origin> origin(std::string_view host, uint16_t port,
+                                             const conf::SocketAddress& address);
+
+  uv_loop_t* loop_;
+  conf::ResolverConfig resolver_;
+  std::unordered_map<std::string, Answer> names_;                  // by lower-case name
+  std::unordered_map<std::string, std::vector<Waiting>> pending_;  // by name, lookups in flight
+  std::unordered_map<std::string, std::shared_ptr<const core::Origin>> origins_;  // "host:port"
+  std::unordered_set<Lookup*> lookups_;  // in flight on the pool: orphaned if we go first
+};
+
+}  // namespace sluice::forward
