@@ -9,6 +9,7 @@ packages=(
   clang libclang-rt-14-dev
   python3 python3-pytest python3-pytest-xdist python3-pytest-timeout curl openssl procps nginx-light
   prometheus  # promtool, which checks the /metrics page in the integration tests
+  iproute2 nftables  # the interception test: network namespaces, veth pairs, a redirect rule
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nginx-light haproxy wrk nghttp2-client)

@@ -94,6 +94,7 @@ class Exchange final : public UpstreamUser, public SlotWaiter, public OriginWait
   bool resolve_client();
   // Forward and intercept listeners (forward.cpp).
   void start_forward(const conf::ListenerConfig& listener);
+  void start_intercept(const conf::ListenerConfig& listener);
   void open_tunnel();
   bool pass_gates();
   void serve_page();

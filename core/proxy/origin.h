@@ -23,8 +23,6 @@ struct OriginQuery {
   std::string_view host;  // a name or an IP literal (IPv6 in brackets), as the request wrote it
   uint16_t port = 0;
   const conf::ForwardConfig* forward = nullptr;  // the listener's: allow list, allow_private
-  // Intercept: the address the client connected to, used instead of resolving `host`.
-  const sockaddr_storage* destination = nullptr;
 };
 
 class OriginWaiter {

@@ -13,6 +13,7 @@
 #include "core/io/log.h"
 #include "core/proxy/downstream.h"
 #include "core/proxy/worker_context.h"
+#include "core/server/original_destination.h"
 
 namespace sluice::core {
 namespace {
@@ -83,8 +84,8 @@ void Listener::accept_batch() {
     if (fd >= 0) {
       if (proxy_headers_)
         proxy_headers_->take(fd, peer);  // the header first; then the acceptor
-      else if (Stream* stream = acceptor_.accept(fd))
-        Downstream::open(ctx_, stream, peer, id_);
+      else
+        open_client(fd, peer);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -96,6 +97,13 @@ void Listener::accept_batch() {
     }
     return;  // EAGAIN: the queue is empty
   }
+}
+
+void Listener::open_client(int fd, const sockaddr_storage& peer) {
+  sockaddr_storage destination;
+  const bool redirected = intercept_ && original_destination(fd, &destination);
+  if (Stream* stream = acceptor_.accept(fd))
+    Downstream::open(ctx_, stream, peer, id_, redirected ? &destination : nullptr);
 }
 
 void Listener::on_resume(uv_timer_t* timer) {

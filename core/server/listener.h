@@ -38,6 +38,9 @@ class Listener {
   // Every connection starts with a PROXY header, from a peer in `from` (empty: any peer).
   // Called again, it only changes `from`, for connections accepted from then on.
   void read_proxy_headers(std::vector<conf::Cidr> from);
+  // An intercept listener: each connection carries the destination the kernel redirected it
+  // from (core/server/original_destination.h), where the exchange then takes it.
+  void intercept(bool on) { intercept_ = on; }
   void close();  // stops accepting; the object frees itself once libuv lets go
 
  private:
@@ -46,6 +49,7 @@ class Listener {
   static void on_resume(uv_timer_t* timer);
   static void on_closed(uv_handle_t* handle);
   void accept_batch();
+  void open_client(int fd, const sockaddr_storage& peer);
   bool at_capacity();
 
   WorkerContext& ctx_;
@@ -56,6 +60,7 @@ class Listener {
   int32_t id_;
   int open_handles_ = 2;
   std::unique_ptr<ProxyHeaderReader> proxy_headers_;  // set on a PROXY protocol listener
+  bool intercept_ = false;
 };
 
 }  // namespace sluice::core

@@ -34,6 +34,7 @@ void WorkerListeners::adopt(const Runtime& runtime, ListenSockets sockets) {
       if (kept->tls && tls) kept->tls->use(std::move(tls));
       if (configs[i].proxy_protocol)
         kept->listener->read_proxy_headers(configs[i].proxy_protocol_from);
+      kept->listener->intercept(configs[i].mode == conf::ListenerMode::kIntercept);
       continue;
     }
     auto socket = std::find_if(sockets.begin(), sockets.end(),
@@ -61,6 +62,7 @@ void WorkerListeners::open(int32_t id, int fd, const conf::ListenerConfig& confi
   Acceptor& acceptor = o.tls ? static_cast<Acceptor&>(*o.tls) : plain_;
   o.listener = new Listener(ctx_, acceptor, fd, id);
   if (config.proxy_protocol) o.listener->read_proxy_headers(config.proxy_protocol_from);
+  o.listener->intercept(config.mode == conf::ListenerMode::kIntercept);
   open_.push_back(std::move(o));
 }
 
