@@ -1,5 +1,5 @@
 // After a 101: raw bytes both ways between the client and the backend, each direction with its
-// own backpressure, until both sides have closed. CONNECT will use the same path.
+// own backpressure, until both sides have closed. A CONNECT tunnel (forward.cpp) runs here too.
 #include "core/proxy/exchange.h"
 
 namespace sluice::core {
