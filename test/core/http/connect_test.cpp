@@ -95,6 +95,13 @@ TEST_CASE("an authority with an empty or invalid host is refused", "[target][for
   }
 }
 
+TEST_CASE("an empty authority is refused, even one with no data behind it", "[target][forward]") {
+  std::string_view host;
+  uint16_t port = 0;
+  CHECK_FALSE(split_authority(std::string_view(), 80, &host, &port));
+  CHECK_FALSE(split_authority(std::string_view(), 0, &host, &port));
+}
+
 TEST_CASE("an IPv6 literal keeps its brackets in the host", "[target][forward]") {
   const Split s = split("[2001:db8::1]:8443", 0);
   CHECK(s.ok);
