@@ -98,18 +98,19 @@ fuzz() {
   rm -rf "$corpus"
 }
 
-echo "== fuzzing the request, config, PROXY header and X-Forwarded-For parsers (${fuzz_seconds}s in all)"
+echo "== fuzzing the request, config, PROXY header, X-Forwarded-For and forward-proxy target parsers (about $((fuzz_seconds * 9 / 8))s in all)"
 if command -v clang++ >/dev/null; then
   mkdir -p build-fuzz
   if CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
        -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON "${quick_flags[@]}" >build-fuzz/configure.log 2>&1 &&
      cmake --build build-fuzz -j "$jobs" --target fuzz_request_head fuzz_config fuzz_proxy_protocol \
-       fuzz_forwarded_for \
+       fuzz_forwarded_for fuzz_forward_target \
        >build-fuzz/build.log 2>&1; then
     fuzz fuzz_request_head test/fuzz/corpus $((fuzz_seconds / 2)) 4096
     fuzz fuzz_config test/fuzz/config_corpus $((fuzz_seconds / 4)) 8192
     fuzz fuzz_proxy_protocol test/fuzz/proxy_protocol_corpus $((fuzz_seconds / 8)) 2048
     fuzz fuzz_forwarded_for test/fuzz/forwarded_for_corpus $((fuzz_seconds / 8)) 1024
+    fuzz fuzz_forward_target test/fuzz/forward_target_corpus $((fuzz_seconds / 8)) 1024
   else
     echo "fuzz: build failed"; tail -n 40 build-fuzz/configure.log build-fuzz/build.log
     failed=$((failed + 1))

@@ -90,7 +90,8 @@ const char* parse_absolute_form(std::string_view target, AbsoluteTarget* out) {
 
 bool split_authority(std::string_view authority, uint16_t default_port, std::string_view* host,
                      uint16_t* port) {
-  if (!valid_host(authority)) return false;
+  // valid_host takes "" (an empty Host is valid), but an authority without a host names nothing.
+  if (authority.empty() || !valid_host(authority)) return false;
   const size_t close = authority.front() == '[' ? authority.find(']') : 0;
   const size_t colon = authority.find(':', close);
   *host = authority.substr(0, colon);
