@@ -71,9 +71,9 @@ struct WorkerContext {
   UpstreamPool upstreams;
   BackendSlots backend_slots{loop};  // max_connections: requests in flight, and those waiting
   RequestIds request_ids;
-  PageSource* pages = nullptr;  // the admin listener's pages, when it is on
+  PageSource* pages = nullptr;      // the admin listener's pages, when it is on
   OriginSource* origins = nullptr;  // forward and intercept listeners' destinations
-  ProxyCounters counters;       // for the metrics: bumped where the record cannot say it
+  ProxyCounters counters;           // for the metrics: bumped where the record cannot say it
   Generation* current = nullptr;
   std::vector<std::unique_ptr<Generation>> generations;  // current and retired-but-in-use
   std::unique_ptr<Connector> connector;                  // the worker's plain transport
