@@ -74,6 +74,10 @@ struct ProxyUser {
   std::string hash;  // "scrypt$N$r$p$salt$key", salt and key in base64
 };
 
+// The six "$"-separated parts of a stored hash, in order: scheme, N, r, p, salt, key. False
+// when there are not exactly six. Both the config check and the verification split with it.
+bool split_password_hash(std::string_view hash, std::string_view (&parts)[6]);
+
 struct ForwardConfig {
   DestinationList allow;         // empty: every destination is refused
   bool allow_private = false;    // names may resolve to loopback, private, link-local addresses

@@ -30,16 +30,21 @@ bool number(std::string_view s) {
 
 }  // namespace
 
-// "scrypt$N$r$p$salt$key": the shape `sluice hash-password` prints. The numbers are checked
-// again, against OpenSSL's limits, when a password is verified.
-bool password_hash_shape(std::string_view hash) {
-  std::array<std::string_view, 6> parts;
-  for (size_t i = 0; i < parts.size(); ++i) {
+bool split_password_hash(std::string_view hash, std::string_view (&parts)[6]) {
+  for (size_t i = 0; i < 6; ++i) {
     const size_t dollar = hash.find('$');
-    if ((dollar == std::string_view::npos) != (i == parts.size() - 1)) return false;
+    if ((dollar == std::string_view::npos) != (i == 5)) return false;
     parts[i] = hash.substr(0, dollar);
     hash.remove_prefix(dollar == std::string_view::npos ? hash.size() : dollar + 1);
   }
+  return true;
+}
+
+// "scrypt$N$r$p$salt$key": the shape `sluice hash-password` prints. The numbers are checked
+// again, against OpenSSL's limits, when a password is verified.
+bool password_hash_shape(std::string_view hash) {
+  std::string_view parts[6];
+  if (!split_password_hash(hash, parts)) return false;
   return parts[0] == "scrypt" && number(parts[1]) && number(parts[2]) && number(parts[3]) &&
          base64(parts[4]) && base64(parts[5]);
 }
@@ -70,6 +75,10 @@ void Validator::read_listener_mode(const Json& value, const std::string& path,
                        "\"forward\" belongs to a listener with \"mode\": \"forward\" or "
                        "\"intercept\"");
   read_forward(*forward, path + "/forward", listener.forward);
+  if (listener.mode == ListenerMode::kIntercept && !listener.forward.users.empty())
+    fail_at_key(path + "/forward/users",
+                "an intercept listener's clients do not know of the proxy and send no "
+                "Proxy-Authorization: \"users\" belongs to a forward listener");
 }
 
 void Validator::read_forward(const Json& value, const std::string& path, ForwardConfig& out) {
@@ -98,7 +107,7 @@ void Validator::read_forward(const Json& value, const std::string& path, Forward
 void Validator::read_users(const Json& value, const std::string& path, ForwardConfig& out) {
   if (!expect_object(value, path)) return;
   for (const auto& [name, hash] : value.items()) {
-    const std::string at = path + "/" + name;
+    const std::string at = path + "/" + pointer_token(name);
     std::string text;
     if (!read_string(hash, at, text)) continue;
     if (name.empty() || name.find(':') != std::string::npos) {

@@ -3,7 +3,7 @@
 
 #include <ares.h>
 #include <arpa/inet.h>
-#include <sys/select.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <mutex>
@@ -57,15 +57,17 @@ const char* DnsResult::error() const {
   return ares_strerror(status);
 }
 
-DnsResult lookup_name(const std::string& name, uint16_t port,
-                      const conf::ResolverConfig& resolver) {
+DnsResult lookup_name(const std::string& name, uint16_t port, const conf::ResolverConfig& resolver,
+                      bool search) {
   ensure_library();
   DnsResult result;
   ares_channel channel;
   ares_options options{};
   options.timeout = static_cast<int>(resolver.timeout_ms);
   options.tries = 2;
-  if (ares_init_options(&channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES) != ARES_SUCCESS) {
+  options.flags = search ? 0 : ARES_FLAG_NOSEARCH;
+  if (ares_init_options(&channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS) !=
+      ARES_SUCCESS) {
     result.status = ARES_ENOMEM;
     return result;
   }
@@ -81,16 +83,33 @@ DnsResult lookup_name(const std::string& name, uint16_t port,
   const std::string service = std::to_string(port);
   result.status = ARES_ETIMEOUT;
   ares_getaddrinfo(channel, name.c_str(), service.c_str(), &hints, &collect, &result);
+  // poll(), not select(): a busy proxy has descriptors past FD_SETSIZE, which an fd_set cannot
+  // hold.
   for (;;) {
-    fd_set readers, writers;
-    FD_ZERO(&readers);
-    FD_ZERO(&writers);
-    const int nfds = ares_fds(channel, &readers, &writers);
-    if (nfds == 0) break;
+    ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
+    const int bits = ares_getsock(channel, sockets, ARES_GETSOCK_MAXNUM);
+    pollfd fds[ARES_GETSOCK_MAXNUM];
+    nfds_t count = 0;
+    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+      const bool readable = ARES_GETSOCK_READABLE(bits, i);
+      const bool writable = ARES_GETSOCK_WRITABLE(bits, i);
+      if (!readable && !writable) continue;
+      fds[count++] = pollfd{
+          sockets[i], static_cast<short>((readable ? POLLIN : 0) | (writable ? POLLOUT : 0)), 0};
+    }
+    if (count == 0) break;
     timeval tv;
-    timeval* wait = ares_timeout(channel, nullptr, &tv);
-    select(nfds, &readers, &writers, nullptr, wait);
-    ares_process(channel, &readers, &writers);
+    const timeval* wait = ares_timeout(channel, nullptr, &tv);
+    const int ms = wait ? static_cast<int>(wait->tv_sec * 1000 + wait->tv_usec / 1000) : 1000;
+    if (::poll(fds, count, ms) <= 0) {
+      ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
+      continue;
+    }
+    for (nfds_t i = 0; i < count; ++i) {
+      const bool in = fds[i].revents & (POLLIN | POLLERR | POLLHUP);
+      const bool out = fds[i].revents & POLLOUT;
+      ares_process_fd(channel, in ? fds[i].fd : ARES_SOCKET_BAD, out ? fds[i].fd : ARES_SOCKET_BAD);
+    }
   }
   ares_destroy(channel);
   return result;

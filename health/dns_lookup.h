@@ -18,6 +18,9 @@ struct DnsResult {
   const char* error() const;                   // what went wrong, in words
 };
 
-DnsResult lookup_name(const std::string& name, uint16_t port, const conf::ResolverConfig& resolver);
+// `search`: try resolv.conf's search domains for a name without dots in it, as a DNS backend's
+// name may want; the forward proxy looks up exactly the name its client wrote.
+DnsResult lookup_name(const std::string& name, uint16_t port, const conf::ResolverConfig& resolver,
+                      bool search = true);
 
 }  // namespace sluice::health

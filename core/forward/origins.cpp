@@ -4,6 +4,7 @@
 #include "core/forward/origins.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "balancer/policy.h"
@@ -44,6 +45,7 @@ bool literal_address(std::string_view host, uint16_t port, conf::SocketAddress* 
 
 ForwardOrigins::~ForwardOrigins() {
   for (Lookup* lookup : lookups_) lookup->owner = nullptr;
+  orphan_logins();
 }
 
 void ForwardOrigins::reply(core::OriginWaiter* waiter, int status, const std::string& detail) {
@@ -53,6 +55,11 @@ void ForwardOrigins::reply(core::OriginWaiter* waiter, int status, const std::st
 }
 
 void ForwardOrigins::find(const core::OriginQuery& query, core::OriginWaiter* waiter) {
+  if (!query.forward->users.empty()) return log_in(query, waiter);  // users first (logins.cpp)
+  find_destination(query, waiter);
+}
+
+void ForwardOrigins::find_destination(const core::OriginQuery& query, core::OriginWaiter* waiter) {
   const conf::ForwardConfig& forward = *query.forward;
   std::string where(query.host);
   where.append(":").append(std::to_string(query.port));
@@ -84,13 +91,14 @@ void ForwardOrigins::find(const core::OriginQuery& query, core::OriginWaiter* wa
 }
 
 void ForwardOrigins::cancel(core::OriginWaiter* waiter) {
+  forget_login(waiter);
   for (auto& [name, waiting] : pending_)
     std::erase_if(waiting, [waiter](const Waiting& w) { return w.waiter == waiter; });
 }
 
 void ForwardOrigins::resolve(uv_work_t* work) {
   auto* lookup = static_cast<Lookup*>(work->data);
-  lookup->result = health::lookup_name(lookup->name, 80, lookup->resolver);  // port set later
+  lookup->result = health::lookup_name(lookup->name, 80, lookup->resolver, false);  // port later
 }
 
 void ForwardOrigins::on_resolved(uv_work_t* work, int) {
@@ -129,10 +137,15 @@ void ForwardOrigins::answer(const Answer& answer, const Waiting& w) {
     }
   }
   conf::SocketAddress address = answer.addresses.front();
-  if (address.storage.ss_family == AF_INET6)
+  const bool v6 = address.storage.ss_family == AF_INET6;
+  if (v6)
     reinterpret_cast<sockaddr_in6*>(&address.storage)->sin6_port = htons(w.port);
   else
     reinterpret_cast<sockaddr_in*>(&address.storage)->sin_port = htons(w.port);
+  char ip[64], text[80];
+  conf::format_ip_address(conf::ip_address(address.storage), ip, sizeof ip);
+  std::snprintf(text, sizeof text, v6 ? "[%s]:%u" : "%s:%u", ip, unsigned{w.port});
+  address.text = text;
   w.waiter->on_origin(origin(w.host, w.port, address), nullptr);
 }
 
@@ -152,9 +165,13 @@ std::shared_ptr<const core::Origin> ForwardOrigins::origin(std::string_view host
   auto made = std::make_shared<core::Origin>();
   made->pool.name = key;
   made->settings.retries = 0;  // one address: nowhere else to go
+  // Idle connections pool under the address as well as the name: one made to an address that
+  // was checked for another listener (allow_private there), or that the name no longer has,
+  // never serves this one. It also keeps them apart from a reverse backend's.
   balancer::Backend backend;
-  backend.address = key;
-  backend.address_hash = balancer::hash_key(key);
+  backend.address.reserve(address.text.size() + 5 + key.size());
+  backend.address.append(address.text).append(" for ").append(key);
+  backend.address_hash = balancer::hash_key(backend.address);
   backend.sockaddr = address.storage;
   backend.sockaddr_len = address.length;
   made->pool.backends.push_back(std::move(backend));

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "conf/config.h"
+
 namespace sluice::forward {
 namespace {
 
@@ -65,13 +67,8 @@ std::string hash_password(std::string_view password) {
 }
 
 bool verify_password(std::string_view hash, std::string_view password) {
-  std::array<std::string_view, 6> parts;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const size_t dollar = hash.find('$');
-    if ((dollar == std::string_view::npos) != (i == parts.size() - 1)) return false;
-    parts[i] = hash.substr(0, dollar);
-    hash.remove_prefix(dollar == std::string_view::npos ? hash.size() : dollar + 1);
-  }
+  std::string_view parts[6];
+  if (!conf::split_password_hash(hash, parts)) return false;
   uint64_t n = 0, r = 0, p = 0;
   std::vector<unsigned char> salt, key;
   if (parts[0] != "scrypt" || !number(parts[1], 1u << 20, &n) || (n & (n - 1)) != 0 ||

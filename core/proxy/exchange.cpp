@@ -166,6 +166,10 @@ void Exchange::serve_page() {
 }
 
 void Exchange::prepare_local_answer() {
+  if (finding_origin_) {  // answered before its origin was found: that answer is not wanted
+    ctx_.origins->cancel(this);
+    finding_origin_ = false;
+  }
   // With the request body still arriving there is no safe place for the next request to start.
   if (!request_done_ && request_ && request_->framing != Framing::kNone) client_.close_after();
   if (request_ && request_->upgrade) client_.decline_upgrade();  // the next bytes are HTTP
@@ -199,7 +203,9 @@ void Exchange::answer_locally(Slice s, int status, Outcome outcome) {
 
 void Exchange::on_request_body(Block* block, const char* data, size_t length) {
   if (stage_ == Stage::kTunnel) return tunnel_to_backend(block, data, length);
-  if (length == 0 || stage_ != Stage::kUpstream) return;
+  // While a forward proxy's origin is being found (DNS), the body waits in the backlog as it
+  // does for a connection: the head that follows it says how long it is.
+  if (length == 0 || (stage_ != Stage::kUpstream && !finding_origin_)) return;
   record_.request_bytes += length;
   // A chunked body is measured as it streams; what already went to the backend is lost to it.
   if (max_body_ && request_->framing == Framing::kChunked &&

@@ -82,7 +82,7 @@ void Exchange::start_intercept(const conf::ListenerConfig& listener) {
 }
 
 void Exchange::start_forward(const conf::ListenerConfig& listener) {
-  if (!pass_gates()) return;  // access lists, and the forward proxy's users (a 407)
+  if (!pass_gates()) return;  // access lists
   forward_ = true;
   forwarded_ = forwarded_mode(listener.forward.forwarded);
   if (!ctx_.origins) return reply_locally({502, "this worker has no forward proxy"});
@@ -90,6 +90,7 @@ void Exchange::start_forward(const conf::ListenerConfig& listener) {
   connect_ = request_->method == HTTP_CONNECT;
   OriginQuery query;
   query.forward = &listener.forward;
+  request_->find(FieldKind::kProxyAuthorization, &query.credentials);  // users: checked first
   if (!request_->absolute_form())
     return reply_locally({400,
                           "a forward proxy takes absolute-form targets (GET http://host/path) "

@@ -22,7 +22,8 @@ using Origin = conf::Upstream;
 struct OriginQuery {
   std::string_view host;  // a name or an IP literal (IPv6 in brackets), as the request wrote it
   uint16_t port = 0;
-  const conf::ForwardConfig* forward = nullptr;  // the listener's: allow list, allow_private
+  const conf::ForwardConfig* forward = nullptr;  // the listener's: allow list, users, ...
+  std::string_view credentials;                  // the request's Proxy-Authorization, if any
 };
 
 class OriginWaiter {

@@ -10,7 +10,6 @@
 #include "core/accesslog/access_log.h"
 #include "core/admin/pages.h"
 #include "core/forward/origins.h"
-#include "core/forward/proxy_auth_gate.h"
 #include "core/io/log.h"
 #include "core/io/tcp_stream.h"
 #include "core/metrics/registry.h"
@@ -50,7 +49,6 @@ void WorkerContext::adopt(std::shared_ptr<const conf::Snapshot> snapshot,
   wire_access_gates(*g);
   wire_filter_gate(*g);
   wire_rate_gate(*g);  // after access: a refused client spends no tokens
-  forward::wire_forward_gates(*g);
   Generation* old = current;
   current = g.get();
   generations.push_back(std::move(g));

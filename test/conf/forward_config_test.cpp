@@ -127,6 +127,15 @@ TEST_CASE("users with a well-shaped hash are kept by name", "[conf][forward]") {
   CHECK(listener.forward.users[0].hash == kHash);
 }
 
+TEST_CASE("an intercept listener may not have users: its clients send no credentials",
+          "[conf][forward]") {
+  const std::string text =
+      listener_only(std::string(R"("mode": "intercept", "forward": )") +
+                    R"({ "allow": ["*"], "users": { "alice": ")" + kHash + R"(" } })");
+  CHECK_THAT(message_at(text, "/listeners/0/forward/users"),
+             Catch::Contains("belongs to a forward listener"));
+}
+
 TEST_CASE("a user whose hash is not what hash-password prints is an error", "[conf][forward]") {
   for (const char* hash : {"hunter2", "scrypt$16384$8$1$c2FsdA==", "bcrypt$16384$8$1$c2FsdA==$a2V5",
                            "scrypt$x$8$1$c2FsdA==$a2V5", "scrypt$16384$8$1$c2FsdA=$a2V5",

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import HOST, Backend, Client, Sluice, assert_status, ok, sluice_binary
+from harness import HOST, Backend, Client, Sluice, assert_status, echo, ok, sluice_binary
 from test_dns import DnsServer
 from tls_material import make_material
 
@@ -172,6 +172,20 @@ def test_a_name_that_does_not_resolve_gets_502_naming_the_host():
         status, body = curl(proxy, "http://missing.test:8080/")
     assert status == 502
     assert "cannot resolve missing.test" in body
+
+
+def test_a_request_body_sent_while_the_name_resolves_reaches_the_origin_whole():
+    """The body that comes with the head waits while the proxy looks the name up."""
+    body = b"payload " * 1000
+    with DnsServer({"origin.test": ["127.0.0.1"]}) as dns, Backend(echo()) as origin:
+        config = dns_forward(dns, {"allow": ["origin.test:*"], "allow_private": True}, workers=1)
+        with Sluice(config) as proxy, Client(proxy.port) as client:
+            for i in range(2):  # the first waits for DNS, the second finds the answer cached
+                client.request("POST", f"http://origin.test:{origin.port}/up{i}", body=body,
+                               host=f"origin.test:{origin.port}")
+                response = client.read_response()
+                assert_status(response, 200)
+                assert response.body == body
 
 
 def test_a_name_is_resolved_once_while_its_answer_is_fresh():
