@@ -105,7 +105,10 @@ bool Writer::configure(const std::string& target, std::string* error) {
     off_ = off;
   }
   target_ = target;
-  if (!off && !thread_.joinable()) thread_ = std::thread([this] { run(); });
+  if (!off && !thread_.joinable()) {
+    thread_ = std::thread([this] { run(); });
+    pthread_setname_np(thread_.native_handle(), "sluice-log");
+  }
   wake_.notify_one();
   return true;
 }
@@ -190,7 +193,6 @@ size_t Writer::queued_bytes() const {
 }
 
 void Writer::run() {
-  pthread_setname_np(pthread_self(), "sluice-log");
   std::vector<Batch> work;
   for (;;) {
     bool caught_up = false;

@@ -48,9 +48,10 @@ ForwardOrigins::~ForwardOrigins() {
   orphan_logins();
 }
 
-void ForwardOrigins::reply(core::OriginWaiter* waiter, int status, const std::string& detail) {
+void ForwardOrigins::reply(core::OriginWaiter* waiter, int status, const std::string& detail,
+                           int retry_after_s) {
   const core::Outcome outcome = status == 403 ? core::Outcome::kDenied : core::Outcome::kLocalReply;
-  const core::LocalReply refusal{status, detail, 0, outcome};
+  const core::LocalReply refusal{status, detail, retry_after_s, outcome};
   waiter->on_origin(nullptr, &refusal);
 }
 
@@ -81,6 +82,8 @@ void ForwardOrigins::find_destination(const core::OriginQuery& query, core::Orig
   auto cached = names_.find(name);
   if (cached != names_.end() && cached->second.expires_ms > uv_now(loop_))
     return answer(cached->second, waiting);
+  if (!pending_.count(name) && lookups_.size() >= kLookupsAtOnce)
+    return reply(waiter, 503, "too many names being resolved at once", 1);
   auto [in_flight, first] = pending_.try_emplace(name);
   in_flight->second.push_back(std::move(waiting));
   if (!first) return;

@@ -34,9 +34,12 @@ class ForwardOrigins final : public core::OriginSource {
   void find(const core::OriginQuery& query, core::OriginWaiter* waiter) override;
   void cancel(core::OriginWaiter* waiter) override;
 
-  static constexpr size_t kMaxNames = 4096;      // names and origins cached, each
-  static constexpr uint32_t kMaxTtlS = 3600;     // a longer TTL is cut to this
-  static constexpr uint32_t kFailureTtlS = 1;    // a failed lookup is repeated after this
+  static constexpr size_t kMaxNames = 4096;    // names and origins cached, each
+  static constexpr uint32_t kMaxTtlS = 3600;   // a longer TTL is cut to this
+  static constexpr uint32_t kFailureTtlS = 1;  // a failed lookup is repeated after this
+  // Names being resolved at once, per worker: each holds a thread of libuv's pool (shared with
+  // DNS backends and logins) for up to the resolver's timeout. Past it: 503.
+  static constexpr size_t kLookupsAtOnce = 32;
   static constexpr size_t kLoginsAtOnce = 4;     // scrypt verifications running, per worker
   static constexpr size_t kLoginsWaiting = 256;  // queued behind them; past it: 503
   static constexpr size_t kRemembered = 4096;    // credentials accepted and remembered
@@ -73,7 +76,8 @@ class ForwardOrigins final : public core::OriginSource {
   void forget_login(core::OriginWaiter* waiter);
   void orphan_logins();
   void refuse_login(core::OriginWaiter* waiter);
-  void reply(core::OriginWaiter* waiter, int status, const std::string& detail);
+  void reply(core::OriginWaiter* waiter, int status, const std::string& detail,
+             int retry_after_s = 0);
   std::shared_ptr<const core::Origin> origin(std::string_view host, uint16_t port,
                                              const conf::SocketAddress& address);
 

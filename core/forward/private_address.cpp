@@ -32,12 +32,17 @@ bool private4(const uint8_t* b) {
 }
 
 bool private6(const uint8_t* b) {
-  bool zero_to_14 = true;
-  for (int i = 0; i < 15; ++i) zero_to_14 = zero_to_14 && b[i] == 0;
-  if (zero_to_14 && (b[15] == 0 || b[15] == 1)) return true;  // :: and ::1
-  if ((b[0] & 0xfe) == 0xfc) return true;                     // fc00::/7, unique-local
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return true;     // fe80::/10, link-local
-  if (b[0] == 0xff) return true;                              // multicast
+  bool zero_to_12 = true;
+  for (int i = 0; i < 12; ++i) zero_to_12 = zero_to_12 && b[i] == 0;
+  if (zero_to_12) return true;             // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
+  if ((b[0] & 0xfe) == 0xfc) return true;  // fc00::/7, unique-local
+  if (b[0] == 0xfe && (b[1] & 0x80) == 0x80) return true;  // fe80::/10 link-local, fec0::/10
+  if (b[0] == 0xff) return true;                           // multicast
+  // 64:ff9b:1::/48, NAT64 for a network's own use.
+  if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1)
+    return true;
+  // 2002::/16 (6to4) carries an IPv4 address in its next four bytes.
+  if (b[0] == 0x20 && b[1] == 0x02) return private4(b + 2);
   // 64:ff9b::/96 (NAT64) reaches the IPv4 address in its last four bytes.
   static constexpr uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
   bool nat64 = true;

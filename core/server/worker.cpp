@@ -160,10 +160,11 @@ void Worker::wire_access_log() {
 void Worker::start() {
   open_admin(admin_fd_);
   thread_ = std::thread([this] { run(); });
+  // Named here rather than by the thread itself, so the name is there once start() returns.
+  pthread_setname_np(thread_.native_handle(), "sluice-worker");  // for top -H, perf, /proc
 }
 
 void Worker::run() {
-  pthread_setname_np(pthread_self(), "sluice-worker");  // for top -H, perf and /proc
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_->close();  // the last lines go to the writer; the loop runs on to close its timer
   uv_run(&loop_, UV_RUN_DEFAULT);

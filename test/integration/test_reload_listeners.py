@@ -239,7 +239,7 @@ def test_worker_count_up_and_down_while_requests_keep_succeeding():
     with Backend(ok()) as backend, \
             Sluice(with_admin(proxy_config(backend, workers=2))) as proxy:
         admin_port = int(proxy.config["admin"]["address"].rsplit(":", 1)[1])
-        assert worker_threads(proxy.pid) == 2
+        assert wait_until(lambda: worker_threads(proxy.pid) == 2, 5)  # started, and named
         with LoadClients(proxy.port, clients=4, retry_reused=True) as load:
             for workers in (4, 1, 3, 2):
                 time.sleep(0.3)
@@ -307,7 +307,7 @@ def test_metrics_counters_never_go_back_when_workers_retire():
         for i in range(40):  # fresh connections: the kernel spreads them over the workers
             assert_status(proxy.get(f"/r{i}"), 200)
         before = counter_series(admin(proxy, "/metrics").body.decode())
-        assert worker_threads(proxy.pid) == 4
+        assert wait_until(lambda: worker_threads(proxy.pid) == 4, 5)
         text = reload(proxy, [proxy.address], workers=1)
         assert "config reloaded" in text, text
         assert wait_until(lambda: worker_threads(proxy.pid) == 1, 5), \

@@ -74,6 +74,16 @@ TEST_CASE("a NAT64 address is private when its IPv4 address is", "[forward][priv
   check_public({"64:ff9b::808:808"});
 }
 
+TEST_CASE("local-use NAT64, site-local and IPv4-compatible IPv6 addresses are private",
+          "[forward][private]") {
+  check_private({"64:ff9b:1::808:808", "fec0::1", "::8.8.8.8", "::a00:1"});
+}
+
+TEST_CASE("a 6to4 address is private when its IPv4 address is", "[forward][private]") {
+  check_private({"2002:7f00:1::1", "2002:a00:1::1", "2002:a9fe:a9fe::1"});
+  check_public({"2002:808:808::1"});
+}
+
 TEST_CASE("an IPv4-mapped IPv6 address is judged as its IPv4 address", "[forward][private]") {
   check_private({"::ffff:10.0.0.1", "::ffff:127.0.0.1", "::ffff:169.254.169.254"});
   check_public({"::ffff:8.8.8.8"});
