@@ -40,16 +40,7 @@ bool basic_credentials(std::string_view value, std::string* out) {
   value.remove_prefix(6);
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-  if (value.empty() || value.size() % 4 != 0 || value.size() > 1024) return false;
-  out->resize(value.size() / 4 * 3);
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
-                                reinterpret_cast<const unsigned char*>(value.data()),
-                                static_cast<int>(value.size()));
-  if (n < 0) return false;
-  size_t length = static_cast<size_t>(n);
-  for (size_t i = value.size(); i > 0 && value[i - 1] == '=' && length > 0; --i) --length;
-  out->resize(length);
-  return out->find(':') != std::string::npos;
+  return decode_base64(value, out) && out->find(':') != std::string::npos;
 }
 
 // SHA-256 of the stored hash and the credentials: a changed password (a new hash) forgets them.

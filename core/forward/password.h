@@ -15,4 +15,8 @@ std::string hash_password(std::string_view password);
 // parameters past what it accepts (N up to 2^20, r up to 32, p up to 16).
 bool verify_password(std::string_view hash, std::string_view password);
 
+// Standard base64 (with padding, at most 1024 characters) decoded into `out`; false for
+// anything else. The stored hashes and Basic credentials both use it.
+bool decode_base64(std::string_view text, std::string* out);
+
 }  // namespace sluice::forward
