@@ -78,45 +78,39 @@ stage() {  # stage NAME BUILD_DIR CMAKE_ARGS...
 }
 
 stage "release build: units and integration" build -DCMAKE_BUILD_TYPE=Release
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  stage "sanitizers (ASan+UBSan): units and integration" build-asan \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON "${quick_flags[@]}"
+# The sanitizer stage builds with clang so that the libFuzzer targets share its tree: one build
+# of the libraries serves the units, the integration suite and the fuzzers.
+command -v clang++ >/dev/null || { echo "clang++ missing"; exit 1; }
+CC=clang CXX=clang++ \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  stage "sanitizers (ASan+UBSan, clang): units and integration" build-asan \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON "${quick_flags[@]}"
 
 # One libFuzzer target for `seconds`, starting from a copy of its seed corpus.
 fuzz() {
   local target=$1 seeds=$2 seconds=$3 max_len=$4 corpus
   corpus=$(mktemp -d)
   cp "$seeds"/* "$corpus"/
-  if build-fuzz/test/fuzz/"$target" -max_total_time="$seconds" -max_len="$max_len" \
-       -print_final_stats=1 "$corpus" >"build-fuzz/$target.log" 2>&1; then
-    echo "$target: $(grep -E 'stat::number_of_executed_units' "build-fuzz/$target.log" | awk '{print $2}') runs in ${seconds}s, no crash"
+  if build-asan/test/fuzz/"$target" -max_total_time="$seconds" -max_len="$max_len" \
+       -print_final_stats=1 "$corpus" >"build-asan/$target.log" 2>&1; then
+    echo "$target: $(grep -E 'stat::number_of_executed_units' "build-asan/$target.log" | awk '{print $2}') runs in ${seconds}s, no crash"
     passed=$((passed + 1))
   else
-    echo "$target: FAILED"; tail -n 60 "build-fuzz/$target.log"
+    echo "$target: FAILED"; tail -n 60 "build-asan/$target.log"
     failed=$((failed + 1))
   fi
   rm -rf "$corpus"
 }
 
 echo "== fuzzing the request, config, PROXY header, X-Forwarded-For and forward-proxy target parsers (about $((fuzz_seconds * 9 / 8))s in all)"
-if command -v clang++ >/dev/null; then
-  mkdir -p build-fuzz
-  if CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-       -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON "${quick_flags[@]}" >build-fuzz/configure.log 2>&1 &&
-     cmake --build build-fuzz -j "$jobs" --target fuzz_request_head fuzz_config fuzz_proxy_protocol \
-       fuzz_forwarded_for fuzz_forward_target \
-       >build-fuzz/build.log 2>&1; then
-    fuzz fuzz_request_head test/fuzz/corpus $((fuzz_seconds / 2)) 4096
-    fuzz fuzz_config test/fuzz/config_corpus $((fuzz_seconds / 4)) 8192
-    fuzz fuzz_proxy_protocol test/fuzz/proxy_protocol_corpus $((fuzz_seconds / 8)) 2048
-    fuzz fuzz_forwarded_for test/fuzz/forwarded_for_corpus $((fuzz_seconds / 8)) 1024
-    fuzz fuzz_forward_target test/fuzz/forward_target_corpus $((fuzz_seconds / 8)) 1024
-  else
-    echo "fuzz: build failed"; tail -n 40 build-fuzz/configure.log build-fuzz/build.log
-    failed=$((failed + 1))
-  fi
+if [[ -x build-asan/test/fuzz/fuzz_request_head ]]; then
+  fuzz fuzz_request_head test/fuzz/corpus $((fuzz_seconds / 2)) 4096
+  fuzz fuzz_config test/fuzz/config_corpus $((fuzz_seconds / 4)) 8192
+  fuzz fuzz_proxy_protocol test/fuzz/proxy_protocol_corpus $((fuzz_seconds / 8)) 2048
+  fuzz fuzz_forwarded_for test/fuzz/forwarded_for_corpus $((fuzz_seconds / 8)) 1024
+  fuzz fuzz_forward_target test/fuzz/forward_target_corpus $((fuzz_seconds / 8)) 1024
 else
-  echo "fuzz: clang++ missing"; failed=$((failed + 1))
+  echo "fuzz: the targets were not built (see the sanitizer stage)"; failed=$((failed + 1))
 fi
 
 # The image, built and run as a sidecar with podman: each checked step counts. A machine where
