@@ -180,6 +180,16 @@ struct RateLimitConfig {
   bool operator==(const RateLimitConfig&) const = default;
 };
 
+// A route's shared HTTP cache (docs/cache.md): off unless the route has a "cache" object.
+struct CacheConfig {
+  uint64_t max_bytes = 268435456;         // stored responses of the route, over every worker
+  uint64_t max_object_bytes = 8388608;    // a larger body streams through and is not stored
+  uint32_t default_ttl_s = 0;             // freshness of a response that states none (0: none)
+  uint32_t stale_if_error_s = 0;          // a stale answer may stand in for an error this long
+  uint32_t stale_while_revalidate_s = 0;  // ... or be served while it is refreshed
+  bool operator==(const CacheConfig&) const = default;
+};
+
 struct RouteConfig {
   std::string host;                    // empty: any host; "*.example.com": any subdomain
   std::string path_prefix = "/";       // matched against the request target's path
@@ -190,6 +200,7 @@ struct RouteConfig {
   // Overrides limits.max_request_body_bytes on this route (0: no limit); unset: the global one.
   std::optional<uint32_t> max_request_body_bytes;
   std::optional<RateLimitConfig> rate_limit;  // past it: 429 with Retry-After
+  std::optional<CacheConfig> cache;           // absent: nothing of this route is stored
 };
 
 struct Timeouts {

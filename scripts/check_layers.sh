@@ -14,10 +14,11 @@ layers=(
   "health:core/io core/http balancer conf"
   "core/proxy:core/io core/http balancer conf health"
   "core/forward:core/io core/http balancer conf health core/proxy"
+  "core/cache:core/io core/http conf core/proxy"
   "core/accesslog:core/io core/http conf core/proxy"
   "core/metrics:core/io core/http balancer conf core/proxy"
   "core/admin:core/io core/http balancer conf health core/proxy core/metrics"
-  "core/server:core/io core/http balancer conf tls health core/proxy core/forward core/accesslog core/metrics core/admin"
+  "core/server:core/io core/http balancer conf tls health core/proxy core/forward core/cache core/accesslog core/metrics core/admin"
 )
 
 bad=0
