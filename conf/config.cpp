@@ -136,6 +136,13 @@ const Json* Validator::require(const Json& object, const std::string& path, std:
 
 void Validator::read_uint(const Json& object, const std::string& path, std::string_view key,
                           uint32_t min, uint32_t max, uint32_t& out) {
+  uint64_t wide = out;
+  read_uint(object, path, key, uint64_t{min}, uint64_t{max}, wide);
+  out = static_cast<uint32_t>(wide);  // unchanged, or checked against max
+}
+
+void Validator::read_uint(const Json& object, const std::string& path, std::string_view key,
+                          uint64_t min, uint64_t max, uint64_t& out) {
   auto it = object.find(key);
   if (it == object.end()) return;
   const std::string at = path + "/" + pointer_token(key);
@@ -146,7 +153,7 @@ void Validator::read_uint(const Json& object, const std::string& path, std::stri
     expected(at, "an integer " + std::to_string(min) + ".." + std::to_string(max), *it);
     return;
   }
-  out = static_cast<uint32_t>(it->get<uint64_t>());
+  out = it->get<uint64_t>();
 }
 
 bool Validator::read_string(const Json& value, const std::string& path, std::string& out) {
@@ -271,7 +278,7 @@ void Validator::read_route(const Json& value, const std::string& path, RouteConf
   if (!expect_object(value, path)) return;
   check_keys(value, path,
              {"host", "path_prefix", "upstream", "forwarded", "access", "max_request_body_bytes",
-              "filters", "rate_limit"});
+              "filters", "rate_limit", "cache"});
   read_forwarded(value, path, route.forwarded);
   read_route_filters(*this, value, path, route);
   if (value.contains("max_request_body_bytes"))
@@ -279,6 +286,8 @@ void Validator::read_route(const Json& value, const std::string& path, RouteConf
               route.max_request_body_bytes.emplace());
   if (auto it = value.find("rate_limit"); it != value.end())
     read_rate_limit(*it, path + "/rate_limit", route.rate_limit);
+  if (auto it = value.find("cache"); it != value.end())
+    read_cache(*it, path + "/cache", route.cache);
   if (auto it = value.find("access"); it != value.end())
     read_access(*it, path + "/access", route.access);
   if (auto it = value.find("host"); it != value.end()) {

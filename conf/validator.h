@@ -65,6 +65,9 @@ class Validator {
   const Json* require(const Json& object, const std::string& path, std::string_view key);
   void read_uint(const Json& object, const std::string& path, std::string_view key, uint32_t min,
                  uint32_t max, uint32_t& out);
+  // For sizes that may pass 4 GiB, such as a cache's bytes.
+  void read_uint(const Json& object, const std::string& path, std::string_view key, uint64_t min,
+                 uint64_t max, uint64_t& out);
   template <typename T, size_t N>
   void read_fields(const Json& object, const std::string& path, T& out,
                    const std::array<UintField<T>, N>& fields);
@@ -81,6 +84,8 @@ class Validator {
   // Rate limits on a route (rate_limit_schema.cpp).
   void read_rate_limit(const Json& value, const std::string& path,
                        std::optional<RateLimitConfig>& out);
+  // The shared HTTP cache of a route (cache_schema.cpp).
+  void read_cache(const Json& value, const std::string& path, std::optional<CacheConfig>& out);
   void read_upstreams(const Json& value, const std::string& path, Config& config);
   void read_upstream(const Json& value, const std::string& path, UpstreamConfig& upstream);
   void read_backend(const Json& value, const std::string& path, BackendConfig& backend);
