@@ -51,6 +51,14 @@ std::string_view trim_list_end(std::string_view value) {
   return value;
 }
 
+// The request fields that make a request conditional on what the client holds (RFC 9110 13.1).
+bool is_conditional(std::string_view name) {
+  return name.size() > 3 && (name[0] == 'I' || name[0] == 'i') &&
+         (equals_ignore_case(name, "If-None-Match") ||
+          equals_ignore_case(name, "If-Modified-Since") || equals_ignore_case(name, "If-Match") ||
+          equals_ignore_case(name, "If-Unmodified-Since") || equals_ignore_case(name, "If-Range"));
+}
+
 class ChainNotes {
  public:
   explicit ChainNotes(char* room) : room_(room) {}
@@ -231,7 +239,7 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
   // X-Forwarded-Host, Forwarded's quoted host), the client twice, and fixed text.
   const size_t room = head_capacity(request) + request.field_count() * 2 +
                       request.host().size() * 5 + (how.client_ip.size() + how.scheme.size()) * 2 +
-                      how.host_if_missing.size() + how.request_id.size();
+                      how.host_if_missing.size() + how.request_id.size() + how.extra_fields.size();
   HeadBuilder out(pool, room, ChainNotes::room_for(request));
   out.add(llhttp_method_name(static_cast<llhttp_method_t>(request.method)))
       .add(" ")
@@ -258,6 +266,7 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
     if (absolute && kind == FieldKind::kHost) continue;
     if (kind == FieldKind::kXRequestId && !how.request_id.empty()) continue;
     if (kind == FieldKind::kProxyAuthorization && how.drop_proxy_authorization) continue;
+    if (how.drop_conditionals && is_conditional(request.name(i))) continue;
     if (how.tunnel && kind == FieldKind::kUpgrade) {
       add_upgrade_field(out, request.name(i), request.value(i));
       continue;
@@ -267,6 +276,7 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
   }
   add_request_forwarding(out, request, chains, how);
   if (!how.request_id.empty()) out.field("X-Request-Id", how.request_id);
+  out.add(how.extra_fields);
   if (how.tunnel) out.field("Connection", "upgrade");
   return out.finish();
 }
@@ -275,9 +285,13 @@ Slice write_response_head(BlockPool& pool, const MessageHead& response,
                           const ResponseRewrite& how) {
   const bool via = how.forwarded != ForwardedMode::kElite;
   HeadBuilder out(pool,
-                  head_capacity(response) + response.field_count() * 2 + how.request_id.size() + 16,
+                  head_capacity(response) + response.field_count() * 2 + how.request_id.size() +
+                      how.extra_fields.size() + 64,
                   ChainNotes::room_for(response));
-  out.add("HTTP/1.1 ").add(response.status).add(" ").add(response.reason()).add("\r\n");
+  if (how.status == 0)
+    out.add("HTTP/1.1 ").add(response.status).add(" ").add(response.reason()).add("\r\n");
+  else
+    out.add("HTTP/1.1 ").add(how.status).add(" ").add(status_reason(how.status)).add("\r\n");
   ChainNotes chains(out.spare());
   bool has_request_id = false;
   for (size_t i = 0; i < response.field_count(); ++i) {
@@ -297,6 +311,7 @@ Slice write_response_head(BlockPool& pool, const MessageHead& response,
     add_via_element(out, response);
   }
   if (!how.request_id.empty() && !has_request_id) out.field("X-Request-Id", how.request_id);
+  out.add(how.extra_fields);
   if (how.tunnel)
     out.field("Connection", "upgrade");
   else if (!how.keep_alive)
@@ -343,6 +358,10 @@ const char* status_reason(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 206:
+      return "Partial Content";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 403:
@@ -359,6 +378,8 @@ const char* status_reason(int status) {
       return "Content Too Large";
     case 414:
       return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
     case 429:
       return "Too Many Requests";
     case 431:

@@ -39,6 +39,10 @@ struct RequestRewrite {
   uint32_t forwarded_start = 0;
   // A forward proxy that asked for credentials took them: Proxy-Authorization stays here.
   bool drop_proxy_authorization = false;
+  // A cache revalidating what it holds sends its own validators in place of the client's
+  // (If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, If-Range).
+  bool drop_conditionals = false;
+  std::string_view extra_fields = {};  // more fields, each "Name: value\r\n", sent as they are
 };
 
 struct ResponseRewrite {
@@ -48,6 +52,8 @@ struct ResponseRewrite {
   bool drop_transfer_encoding = false;  // the body is being de-chunked for an HTTP/1.0 client
   std::string_view request_id = {};     // added as X-Request-Id unless the response has one
   ForwardedMode forwarded = ForwardedMode::kTransparent;  // kElite: no Via of ours
+  uint16_t status = 0;                 // the status sent, with its usual reason (0: the head's)
+  std::string_view extra_fields = {};  // more fields, each "Name: value\r\n" (Age, Cache-Status)
 };
 
 // Each returns a Slice holding one reference to a fresh Block.

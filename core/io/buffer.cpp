@@ -11,7 +11,22 @@ void block_ref(Block* block) {
 }
 
 void block_unref(Block* block) {
-  if (--block->refs == 0) block->pool->recycle(block);
+  if (--block->refs != 0) return;
+  if (block->pool != nullptr) {
+    block->pool->recycle(block);
+    return;
+  }
+  auto* lent = reinterpret_cast<LentBlock*>(block);
+  lent->release(lent);
+}
+
+Block* lend_block(void (*release)(LentBlock*), void* owner) {
+  auto* lent = new LentBlock{Block{nullptr, 1, 0}, release, owner};
+  return &lent->block;
+}
+
+void delete_lent_block(LentBlock* lent) {
+  delete lent;
 }
 
 BlockPool::BlockPool(uint32_t block_size, size_t max_free)

@@ -21,6 +21,19 @@ struct Block {
 void block_ref(Block* block);
 void block_unref(Block* block);
 
+// A Block that lends bytes held elsewhere (a stored response that every worker may send): its
+// slices point outside it, it has no pool, and when its last reference goes `release` lets go
+// of `owner`. So bytes shared between workers go out with no copy, counted like any read.
+struct LentBlock {
+  Block block;
+  void (*release)(LentBlock* lent);
+  void* owner;
+};
+// A LentBlock with one reference; `release` gets it back when the last one goes (and frees it
+// with delete_lent_block).
+Block* lend_block(void (*release)(LentBlock*), void* owner);
+void delete_lent_block(LentBlock* lent);
+
 // A counted reference to bytes inside a Block.
 struct Slice {
   Block* block = nullptr;
