@@ -265,6 +265,7 @@ void append_access_line(std::string* out, TimeFormat& time, const LineNames& nam
   out->push_back('"');
   out->append(core::outcome_name(record.outcome));
   out->push_back('"');
+  string_or_null(out, ",\"cache\":", record.cache, !record.cache.empty());
   string_or_null(out, ",\"request_id\":", record.request_id, !record.request_id.empty());
   const uint64_t end = record.end_ms > record.start_ms ? record.end_ms : record.start_ms;
   number_or_null(out, ",\"duration_ms\":", end - record.start_ms, true);

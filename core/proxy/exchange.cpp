@@ -51,6 +51,7 @@ Exchange::Exchange(WorkerContext& ctx, ClientSide& client, std::unique_ptr<Messa
 }
 
 Exchange::~Exchange() {
+  cache_.reset();  // it may end a fetch others wait on, while its generation is still held
   if (finding_origin_) ctx_.origins->cancel(this);
   ctx_.backend_slots.leave(this);
   release_upstream(false);
@@ -102,6 +103,8 @@ void Exchange::start() {
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
   forwarded_ = forwarded_mode(route->config.forwarded);  // the response's Via needs it too
+  if (ResponseCache* cache = generation_->cache_of(record_.route); cache && !consult_cache(*cache))
+    return;
   send_upstream();
 }
 
@@ -115,6 +118,10 @@ void Exchange::send_upstream() {
   how.forwarded_field = named_client_.field;
   how.forwarded_start = named_client_.start;
   if (replace_request_id_) how.request_id = record_.request_id;
+  if (cache_) {  // a revalidation sends the stored response's validators, not the client's
+    how.extra_fields = cache_->request_fields();
+    how.drop_conditionals = !how.extra_fields.empty();
+  }
   std::string_view field;
   if (host.empty() && !request_->absolute_form() && !request_->find(FieldKind::kHost, &field))
     how.host_if_missing = upstream_config().pool.name;  // as nginx's $proxy_host
@@ -179,6 +186,8 @@ void Exchange::prepare_local_answer() {
 }
 
 void Exchange::reply_locally(const LocalReply& reply) {
+  if (refreshing_) return end_refresh();  // the client has its answer: nothing more goes out
+  if (reply.status >= 500 && cache_ && cache_error()) return;
   prepare_local_answer();
   answer_locally(
       write_error_response(ctx_.blocks, reply.status, reply.detail, client_.keeps_alive(),
@@ -244,10 +253,12 @@ void Exchange::finish(Outcome fallback) {
   record_.client_ip = client_ip_;
   record_.client_port = client_.client_port();
   record_.listener = client_.listener();
+  if (cache_) record_.cache = cache_->outcome();
   for (ExchangeObserver* observer : observers) observer->on_finish(record_, request_.get());
 }
 
 void Exchange::abort(Outcome outcome) {
+  if (refreshing_) return end_refresh();
   if (!outcome_set_) {
     record_.outcome = outcome;
     outcome_set_ = true;

@@ -17,13 +17,17 @@
 #include "core/proxy/exchange_record.h"
 #include "core/proxy/forwarded_client.h"
 #include "core/proxy/origin.h"
+#include "core/proxy/response_cache.h"
 #include "core/proxy/retry.h"
 #include "core/proxy/upstream.h"
 #include "core/proxy/worker_context.h"
 
 namespace sluice::core {
 
-class Exchange final : public UpstreamUser, public SlotWaiter, public OriginWaiter {
+class Exchange final : public UpstreamUser,
+                       public SlotWaiter,
+                       public OriginWaiter,
+                       public CacheWaiter {
  public:
   // `request` is null for a request refused before its head was complete. `backlog` is the
   // connection's scratch list for body bytes that wait for the upstream: empty on entry.
@@ -67,6 +71,12 @@ class Exchange final : public UpstreamUser, public SlotWaiter, public OriginWait
 
   // OriginWaiter: where a forward proxy's request goes, or why it may not.
   void on_origin(std::shared_ptr<const Origin> origin, const LocalReply* refusal) override;
+
+  // CacheWaiter: served from another exchange's fetch of the same response (cached.cpp).
+  void on_cache_head(const CachedAnswer& answer) override;
+  void on_cache_body(uint64_t bytes) override;
+  void on_cache_end(bool complete) override;
+  void on_cache_fetch() override;
 
  private:
   // Past this many queued bytes toward one side, reading from the other side pauses.
@@ -116,10 +126,17 @@ class Exchange final : public UpstreamUser, public SlotWaiter, public OriginWait
   void on_response_head();
   void relay_interim(const MessageHead& head);
   void relay_body(Block* block, const char* data, size_t length);
-  static void dechunked_body(void* self, const char* data, size_t length);
   void throttle_for_client();
   void complete(bool reusable);
   void abort(Outcome outcome);
+
+  // A route's cache (cached.cpp).
+  bool consult_cache(ResponseCache& cache);
+  void answered_from_cache(const CachedAnswer& answer);
+  bool cache_head(const MessageHead& head, std::string_view* extra);
+  bool cache_error();
+  void end_refresh();
+  static void response_body(void* self, const char* data, size_t length);
 
   // After a 101 (tunnel.cpp).
   void enter_tunnel(Block* block, const char* data, size_t length);
@@ -139,11 +156,12 @@ class Exchange final : public UpstreamUser, public SlotWaiter, public OriginWait
   uint64_t queued_since_ms_ = 0;                  // when it last joined its upstream's queue
   uint32_t queued_ms_ = 0;                        // time spent waiting so far, all waits
   balancer::TriedBackends tried_;                 // a retry moves on to a backend not tried yet
-  Block* relay_block_ = nullptr;                  // the block being parsed, for dechunked_body()
+  Block* relay_block_ = nullptr;                  // the block being parsed, for response_body()
   size_t body_unsent_seen_ = 0;  // request bytes the backend had not taken at its last deadline
   ExchangeRecord record_;
   uint64_t max_body_ = 0;  // request body bytes allowed: the route's limit, else the global one
   std::shared_ptr<const Origin> origin_;  // a forward proxy's destination, in place of a route
+  std::unique_ptr<CacheTicket> cache_;    // the route's cache's part in this request
   // The request's client: its connection's, or the one X-Forwarded-For names when the
   // connection comes from a trusted proxy (resolve_client). Hashing, the log and the
   // X-Forwarded-For sent on use it.
@@ -167,6 +185,8 @@ class Exchange final : public UpstreamUser, public SlotWaiter, public OriginWait
   bool finding_origin_ = false;      // the OriginSource has not answered yet
   bool starting_ = false;            // inside start(): the connection settles after it returns
   bool waiting_for_client_ = false;  // backend reads stopped until a slow client catches up
+  bool cache_served_ = false;        // the cache answered: the backend's response is not relayed
+  bool refreshing_ = false;          // the client has its (stale) answer; the backend refreshes it
   bool client_eof_ = false;          // tunnel: the client half-closed
   bool upstream_eof_ = false;        // tunnel: the backend half-closed
 };

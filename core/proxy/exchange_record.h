@@ -49,6 +49,9 @@ struct ExchangeRecord {
   int32_t listener = 0;  // the listener's id (stable across reloads); kAdminListener for admin
   // A forward proxy's destination, "host:port" (upstream is -1); valid while observers run.
   std::string_view origin;
+  // What a route's cache did: "hit", "miss", "stale", "revalidated", "collapsed", "bypass";
+  // empty on a route without one. Static text.
+  std::string_view cache;
 };
 
 }  // namespace sluice::core

@@ -91,14 +91,15 @@ void Exchange::on_response_head() {
   report_backend(head.status < 500, "a 5xx answer");
   if (request_->upgrade) client_.decline_upgrade();  // no 101: the next bytes are HTTP again
   if (!request_done_ || head.framing == Framing::kUntilClose) client_.close_after();
+  std::string_view cache_fields;
+  if (cache_ && !cache_head(head, &cache_fields)) return;  // the cache answered instead
   const bool http10 = request_->version_major == 1 && request_->version_minor == 0;
   dechunk_ = http10 && head.framing == Framing::kChunked;
-  if (dechunk_) {
-    client_.close_after();
-    upstream_->parser().set_body_sink(&Exchange::dechunked_body, this);
-  }
+  if (dechunk_) client_.close_after();
+  if (dechunk_ || cache_) upstream_->parser().set_body_sink(&Exchange::response_body, this);
   ResponseRewrite how{client_.keeps_alive(), http10, false, dechunk_, record_.request_id};
   how.forwarded = forwarded_;
+  how.extra_fields = cache_fields;
   Slice s = write_response_head(ctx_.blocks, head, how);
   response_started_ = true;
   record_.response_bytes += s.length;
@@ -127,15 +128,19 @@ void Exchange::relay_interim(const MessageHead& head) {
   block_unref(s.block);
 }
 
-void Exchange::dechunked_body(void* self, const char* data, size_t length) {
+// The body without its chunk framing: for an HTTP/1.0 client, and for a cache storing it.
+void Exchange::response_body(void* self, const char* data, size_t length) {
   auto* e = static_cast<Exchange*>(self);
+  if (e->cache_) e->cache_->on_body(data, length);
+  if (!e->dechunk_) return;
   Slice s{e->relay_block_, data, length};
   e->record_.response_bytes += length;
   e->client_.send(&s, 1);
 }
 
 void Exchange::relay_body(Block* block, const char* data, size_t length) {
-  if (length == 0 || dechunk_) return;  // de-chunked bytes go by dechunked_body()
+  // De-chunked bytes go by response_body(); a response the cache replaced goes nowhere.
+  if (length == 0 || dechunk_ || cache_served_) return;
   Slice s{block, data, length};
   record_.response_bytes += length;
   client_.send(&s, 1);
@@ -143,6 +148,7 @@ void Exchange::relay_body(Block* block, const char* data, size_t length) {
 
 void Exchange::complete(bool reusable) {
   const MessageHead* head = upstream_ ? upstream_->parser().head() : nullptr;
+  if (cache_) cache_->on_end(true);
   release_upstream(reusable && head && head->keep_alive && request_done_);
   give_back_slot();
   record_.outcome = Outcome::kOk;

@@ -18,6 +18,7 @@
 #include "core/proxy/origin.h"
 #include "core/proxy/phases.h"
 #include "core/proxy/request_id.h"
+#include "core/proxy/response_cache.h"
 #include "core/proxy/upstream.h"
 
 namespace sluice::core {
@@ -40,6 +41,11 @@ struct Generation {
   // Listener ids (kept across reloads) to their index in this snapshot's config, where the
   // per-listener tables are: after a reload removes a listener, the two differ.
   std::vector<int32_t> listener_index;
+  // Per route: its cache on this worker, or null; empty when no route has one.
+  std::vector<ResponseCache*> caches;
+  ResponseCache* cache_of(int32_t route) const {
+    return route >= 0 && static_cast<size_t>(route) < caches.size() ? caches[route] : nullptr;
+  }
   int32_t index_of_listener(int32_t id) const {
     return id >= 0 && static_cast<size_t>(id) < listener_index.size() ? listener_index[id] : -1;
   }

@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   runtime.snapshot = sluice::conf::build_snapshot(std::move(*parsed.config), nullptr);
+  sluice::core::keep_route_caches(runtime.snapshot->config, nullptr, &runtime);
   return sluice::core::run_process(
       config_path, std::make_shared<const sluice::core::Runtime>(std::move(runtime)));
 }

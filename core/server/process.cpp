@@ -112,6 +112,7 @@ void resize_workers(Process& p, WorkerSockets* sockets) {
 void publish(Process& p, conf::Config config, Runtime tls, WorkerSockets* sockets = nullptr) {
   tls.snapshot =
       conf::build_snapshot(std::move(config), p.runtime->snapshot.get(), &p.dns->answers());
+  keep_route_caches(tls.snapshot->config, p.runtime.get(), &tls);
   tls.listener_ids = p.listeners->ids();
   tls.workers = sockets ? static_cast<uint32_t>(sockets->workers()) : p.runtime->workers;
   p.runtime = std::make_shared<const Runtime>(std::move(tls));

@@ -60,4 +60,20 @@ bool load_tls(const conf::Config& config, const Runtime* previous, Runtime* out,
   return errors->size() == errors_before;
 }
 
+void keep_route_caches(const conf::Config& config, const Runtime* previous, Runtime* out) {
+  out->route_caches.clear();
+  for (const conf::RouteConfig& route : config.routes) {
+    std::shared_ptr<cache::SharedCache> kept;
+    if (route.cache && previous && previous->snapshot) {
+      const auto& before = previous->snapshot->config.routes;
+      for (size_t i = 0; i < before.size() && i < previous->route_caches.size() && !kept; ++i)
+        if (previous->route_caches[i] && before[i].host == route.host &&
+            before[i].path_prefix == route.path_prefix && before[i].cache == route.cache)
+          kept = previous->route_caches[i];
+    }
+    if (route.cache && !kept) kept = std::make_shared<cache::SharedCache>(*route.cache);
+    out->route_caches.push_back(std::move(kept));
+  }
+}
+
 }  // namespace sluice::core

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conf/snapshot.h"
+#include "core/cache/route_cache.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
 
@@ -24,7 +25,13 @@ struct Runtime {
   // Per listener: its id (ListenerSet), the same for as long as a reload keeps the listener.
   std::vector<int32_t> listener_ids;
   uint32_t workers = 1;  // how many workers serve this runtime (max_connections is shared out)
+  // Per route: its cache, shared by every worker; null for a route without one. A reload keeps
+  // a route's cache (and what it holds) while its host, path and cache settings stay.
+  std::vector<std::shared_ptr<cache::SharedCache>> route_caches;
 };
+
+// Sets out->route_caches for `config`'s routes, taking each from `previous` where it can.
+void keep_route_caches(const conf::Config& config, const Runtime* previous, Runtime* out);
 
 // Loads every certificate, key, CA and OCSP file `config` names into `out` (whose snapshot is
 // left alone). False when any fails, with one line per problem in `errors`; `warnings` gets

@@ -104,6 +104,7 @@ void Worker::adopt(const Runtime& runtime, ListenSockets added) {
     connectors.push_back(c.get());
   }
   ctx_->adopt(runtime.snapshot, connectors, runtime.listener_ids);
+  wire_caches(*ctx_->current, runtime);
   origins_->configure(runtime.snapshot->config.resolver);
   ctx_->worker_count = runtime.workers;
   listeners_->adopt(runtime, std::move(added));
@@ -113,6 +114,18 @@ void Worker::adopt(const Runtime& runtime, ListenSockets added) {
                                configs[i].address.text);
   if (metrics_ && runtime.snapshot->config.admin.enabled) count_metrics(*ctx_->current);
   wire_access_log();
+}
+
+// Each cached route gets this worker's face of its shared cache, living as long as the
+// generation (the fetches in flight on this worker are known there).
+void Worker::wire_caches(Generation& generation, const Runtime& runtime) {
+  for (size_t i = 0; i < runtime.route_caches.size(); ++i) {
+    if (!runtime.route_caches[i]) continue;
+    auto cache = std::make_shared<cache::WorkerCache>(runtime.route_caches[i]);
+    generation.caches.resize(runtime.route_caches.size(), nullptr);
+    generation.caches[i] = cache.get();
+    generation.owned.push_back(std::move(cache));
+  }
 }
 
 void Worker::enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* registry,

@@ -70,6 +70,7 @@ class Worker {
   void begin_drain();
   void adopt(const Runtime& runtime, ListenSockets added);
   void count_metrics(Generation& generation);
+  static void wire_caches(Generation& generation, const Runtime& runtime);
   void close_admin();
   void open_admin(int fd);
   void wire_access_log();

@@ -20,7 +20,7 @@ from tls_material import make_material
 
 FIELDS = ["time", "client_ip", "client_port", "listener", "method", "target", "protocol",
           "status", "bytes_in", "bytes_out", "route", "route_match", "upstream", "backend",
-          "attempts", "outcome", "request_id", "duration_ms", "upstream_first_byte_ms",
+          "attempts", "outcome", "cache", "request_id", "duration_ms", "upstream_first_byte_ms",
           "tls_version", "sni"]
 
 

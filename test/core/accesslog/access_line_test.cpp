@@ -178,12 +178,20 @@ TEST_CASE("a relayed exchange's line has every field", "[accesslog][line]") {
   CHECK(line["backend"] == "[::1]:9002");
   CHECK(line["attempts"] == 1);
   CHECK(line["outcome"] == "ok");
+  CHECK(line["cache"].is_null());
   CHECK(line["request_id"] == "4bf92f3577b34da6a3ce929d0e0e4736");
   CHECK(line["duration_ms"] == 20);
   CHECK(line["upstream_first_byte_ms"] == 12);
   CHECK(line["tls_version"].is_null());
   CHECK(line["sni"].is_null());
-  CHECK(line.size() == 21);
+  CHECK(line.size() == 22);
+}
+
+TEST_CASE("a cached route's line says what the cache did", "[accesslog][line]") {
+  const auto head = request("GET /");
+  core::ExchangeRecord record = relayed();
+  record.cache = "hit";
+  CHECK(line_of(record, head.get())["cache"] == "hit");
 }
 
 TEST_CASE("fields are written in the documented order", "[accesslog][line]") {
@@ -192,27 +200,12 @@ TEST_CASE("fields are written in the documented order", "[accesslog][line]") {
   TimeFormat time;
   const auto snap = snapshot();
   append_access_line(&out, time, LineNames{snap.get(), &kListeners}, 0, relayed(), head.get());
-  const char* order[] = {"time",
-                         "client_ip",
-                         "client_port",
-                         "listener",
-                         "method",
-                         "target",
-                         "protocol",
-                         "status",
-                         "bytes_in",
-                         "bytes_out",
-                         "route",
-                         "route_match",
-                         "upstream",
-                         "backend",
-                         "attempts",
-                         "outcome",
-                         "request_id",
-                         "duration_ms",
-                         "upstream_first_byte_ms",
-                         "tls_version",
-                         "sni"};
+  const char* order[] = {"time",        "client_ip",  "client_port", "listener",
+                         "method",      "target",     "protocol",    "status",
+                         "bytes_in",    "bytes_out",  "route",       "route_match",
+                         "upstream",    "backend",    "attempts",    "outcome",
+                         "cache",       "request_id", "duration_ms", "upstream_first_byte_ms",
+                         "tls_version", "sni"};
   size_t at = 0;
   for (const char* name : order) {
     std::string needle = "\"";

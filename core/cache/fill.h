@@ -1,0 +1,120 @@
+// The tickets of requests that go to the backend for a cached route. A Fill fetches: a miss,
+// a revalidation of a stale response (its validators sent, a 304 refreshing it), or the one
+// background refresh of stale-while-revalidate (the client already has its answer); it stores
+// the response if it may and streams it to the requests that wait on it. A Wait is such a
+// request. An Invalidation follows an unsafe method and drops what it changed.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/cache/cache_control.h"
+#include "core/cache/route_cache.h"
+#include "core/cache/stored_response.h"
+
+namespace sluice::core::cache {
+
+class Wait;
+
+class Fill final : public CacheTicket {
+ public:
+  enum class Mode : uint8_t { kMiss, kRevalidate, kRefresh };
+  Fill(WorkerCache& cache, const CacheQuery& query, ClientSide& client, std::string key,
+       const CacheControl& request_cc, std::shared_ptr<const StoredResponse> stale, Mode mode);
+  ~Fill() override;
+
+  std::string_view request_fields() const override { return validators_; }
+  TapStep on_response_head(const MessageHead& response, std::string_view* extra,
+                           CachedAnswer* answer) override;
+  void on_body(const char* data, size_t length) override;
+  void on_end(bool complete) override;
+  bool on_error(CachedAnswer* answer) override;
+  std::string_view outcome() const override { return outcome_; }
+
+  // Waiters: a later miss for the same key on this worker.
+  void add(Wait* wait);
+  void remove(Wait* wait);
+  // The response being stored, once its head came and may be stored; its declared length
+  // (-1: unknown).
+  const std::shared_ptr<StoredResponse>& stored() const { return stored_; }
+  int64_t length() const { return length_; }
+
+ private:
+  TapStep on_not_modified(const MessageHead& response, CachedAnswer* answer, int64_t now);
+  bool serve_stale_for_error(int status, CachedAnswer* answer, int64_t now);
+  void release_waiters(bool complete);
+  template <typename Call>
+  void each_waiter(Call call);
+
+  WorkerCache& cache_;
+  const CacheQuery query_;
+  ClientSide& client_;
+  const std::string key_;
+  const CacheControl request_cc_;
+  std::shared_ptr<const StoredResponse> stale_;  // what is revalidated or refreshed
+  const Mode mode_;
+  const int64_t request_time_;
+  std::string validators_;
+  std::string extra_;
+  std::shared_ptr<StoredResponse> stored_;  // the response being stored, while it may be
+  int64_t length_ = -1;
+  std::vector<Wait*> waiters_;
+  std::string_view outcome_ = "miss";
+  bool registered_ = false;
+  bool ended_ = false;
+};
+
+class Wait final : public CacheTicket {
+ public:
+  Wait(WorkerCache& cache, Fill* fill, const CacheQuery& query, ClientSide& client,
+       CacheWaiter* waiter);
+  ~Wait() override;
+
+  std::string_view request_fields() const override { return {}; }
+  TapStep on_response_head(const MessageHead&, std::string_view*, CachedAnswer*) override {
+    return TapStep::kRelay;
+  }
+  void on_body(const char*, size_t) override {}
+  void on_end(bool) override {}
+  bool on_error(CachedAnswer*) override { return false; }
+  std::string_view outcome() const override { return "collapsed"; }
+
+  // From the fill.
+  void on_fill_head();
+  void on_fill_body();
+  void on_fill_end(bool complete);
+
+ private:
+  Fill* fill_;
+  const CacheQuery query_;
+  ClientSide& client_;
+  CacheWaiter* waiter_;
+  std::shared_ptr<const StoredResponse> stored_;  // once attached to the fill's response
+  uint64_t sent_ = 0;                             // body bytes sent so far
+  bool chunked_ = false;
+};
+
+class Invalidation final : public CacheTicket {
+ public:
+  Invalidation(WorkerCache& cache, const MessageHead& request, std::string key,
+               std::string_view scheme)
+      : cache_(cache), request_(request), key_(std::move(key)), scheme_(scheme) {}
+  std::string_view request_fields() const override { return {}; }
+  TapStep on_response_head(const MessageHead& response, std::string_view* extra,
+                           CachedAnswer* answer) override;
+  void on_body(const char*, size_t) override {}
+  void on_end(bool) override {}
+  bool on_error(CachedAnswer*) override { return false; }
+  std::string_view outcome() const override { return "bypass"; }
+
+ private:
+  void invalidate_location(std::string_view value);
+
+  WorkerCache& cache_;
+  const MessageHead& request_;
+  const std::string key_;
+  const std::string_view scheme_;
+};
+
+}  // namespace sluice::core::cache

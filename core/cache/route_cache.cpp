@@ -1,0 +1,185 @@
+// What a cached route does with a request: answer from the store, wait on a fetch in flight,
+// fetch (a miss, a revalidation), or stay out of the way while invalidating for unsafe methods.
+#include "core/cache/route_cache.h"
+
+#include <llhttp.h>
+
+#include <ctime>
+
+#include "core/cache/answer.h"
+#include "core/cache/fill.h"
+#include "core/cache/freshness.h"
+#include "core/proxy/client_side.h"
+
+namespace sluice::core::cache {
+
+namespace {
+
+bool safe_method(uint8_t method) {
+  return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+         method == HTTP_TRACE;
+}
+
+void stale_status(const StoredResponse& stored, int64_t now, const char* detail, char* out,
+                  size_t size) {
+  const int64_t ttl = stored.freshness_lifetime - stored.current_age(now);
+  std::snprintf(out, size, "sluice; hit; ttl=%lld%s%s", static_cast<long long>(ttl),
+                detail ? "; detail=" : "", detail ? detail : "");
+}
+
+}  // namespace
+
+int64_t wall_seconds() {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  return static_cast<int64_t>(now.tv_sec);
+}
+
+std::string cache_key(std::string_view scheme, const MessageHead& request) {
+  std::string key;
+  const std::string_view host = request.host(), target = request.origin_target();
+  key.reserve(scheme.size() + 3 + host.size() + target.size());
+  key.append(scheme).append("://");
+  for (char c : host) key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+  key.append(target);
+  return key;
+}
+
+Fill* WorkerCache::fetching(const std::string& key) const {
+  auto it = fetching_.find(key);
+  return it == fetching_.end() ? nullptr : it->second;
+}
+
+void WorkerCache::stop_fetching(const std::string& key, Fill* fill) {
+  auto it = fetching_.find(key);
+  if (it != fetching_.end() && it->second == fill) fetching_.erase(it);
+}
+
+CacheStep WorkerCache::begin(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
+                             std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer) {
+  const MessageHead& request = query.request;
+  if (!safe_method(request.method)) {  // it may change what is stored: drop that if it does
+    shared_->counters.bypassed.fetch_add(1, std::memory_order_relaxed);
+    *ticket = std::make_unique<Invalidation>(*this, request, cache_key(query.scheme, request),
+                                             query.scheme);
+    return CacheStep::kBypass;
+  }
+  if ((request.method != HTTP_GET && request.method != HTTP_HEAD) || request.upgrade) {
+    shared_->counters.bypassed.fetch_add(1, std::memory_order_relaxed);
+    return CacheStep::kBypass;
+  }
+  return lookup(query, client, waiter, ticket, answer);
+}
+
+CacheStep WorkerCache::lookup(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
+                              std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer) {
+  const MessageHead& request = query.request;
+  const CacheControl request_cc = cache_control_of(request);
+  CacheCounters& counters = shared_->counters;
+  if (request_cc.no_store) {  // neither served from nor stored
+    counters.bypassed.fetch_add(1, std::memory_order_relaxed);
+    return CacheStep::kBypass;
+  }
+  std::string key = cache_key(query.scheme, request);
+  const int64_t now = wall_seconds();
+  std::shared_ptr<const StoredResponse> stored = shared_->store.find(key, request);
+  char status[96];
+  if (stored) {
+    switch (reuse(*stored, request_cc, now)) {
+      case Reuse::kFresh:
+        counters.hits.fetch_add(1, std::memory_order_relaxed);
+        std::snprintf(
+            status, sizeof status, "sluice; hit; ttl=%lld",
+            static_cast<long long>(stored->freshness_lifetime - stored->current_age(now)));
+        *answer = cache::answer(stored, query, client, status, now);
+        return CacheStep::kAnswered;
+      case Reuse::kStale:
+        counters.stale.fetch_add(1, std::memory_order_relaxed);
+        stale_status(*stored, now, "max-stale", status, sizeof status);
+        *answer = cache::answer(stored, query, client, status, now);
+        return CacheStep::kAnswered;
+      case Reuse::kStaleRefresh: {
+        counters.stale.fetch_add(1, std::memory_order_relaxed);
+        stale_status(*stored, now, "stale-while-revalidate", status, sizeof status);
+        *answer = cache::answer(stored, query, client, status, now);
+        // One refresh per stale response, whoever serves it first.
+        if (stored->refreshing.exchange(true)) return CacheStep::kAnswered;
+        *ticket = std::make_unique<Fill>(*this, query, client, std::move(key), request_cc,
+                                         std::move(stored), Fill::Mode::kRefresh);
+        return CacheStep::kRefresh;
+      }
+      case Reuse::kRevalidate:
+        if (request_cc.only_if_cached) break;
+        counters.misses.fetch_add(1, std::memory_order_relaxed);
+        *ticket = std::make_unique<Fill>(*this, query, client, std::move(key), request_cc,
+                                         std::move(stored), Fill::Mode::kRevalidate);
+        return CacheStep::kFetch;
+      case Reuse::kFetch:
+        break;
+    }
+  }
+  if (request_cc.only_if_cached) {  // RFC 9111 5.2.1.7
+    Slice s = write_error_response(query.blocks, 504, "only-if-cached: nothing usable is stored",
+                                   query.rewrite.keep_alive, 0, query.rewrite.request_id);
+    client.send(&s, 1);
+    block_unref(s.block);
+    *answer = CachedAnswer{504, s.length};
+    return CacheStep::kAnswered;
+  }
+  if (request.method == HTTP_HEAD) {  // HEAD is answered from GET's response, never stores one
+    counters.bypassed.fetch_add(1, std::memory_order_relaxed);
+    return CacheStep::kBypass;
+  }
+  if (Fill* fill = fetching(key); fill && !request_cc.no_cache && !stored) {
+    *ticket = std::make_unique<Wait>(*this, fill, query, client, waiter);
+    return CacheStep::kWait;
+  }
+  counters.misses.fetch_add(1, std::memory_order_relaxed);
+  *ticket = std::make_unique<Fill>(*this, query, client, std::move(key), request_cc,
+                                   std::move(stored), Fill::Mode::kMiss);
+  return CacheStep::kFetch;
+}
+
+// RFC 9111 4.4: a non-error answer to an unsafe method invalidates the target, and the
+// Location and Content-Location URIs when they have the same origin.
+TapStep Invalidation::on_response_head(const MessageHead& response, std::string_view*,
+                                       CachedAnswer*) {
+  if (response.status < 200 || response.status >= 400) return TapStep::kRelay;
+  cache_.shared().store.erase(key_);
+  std::string_view value;
+  if (response.find("Location", &value)) invalidate_location(value);
+  if (response.find("Content-Location", &value)) invalidate_location(value);
+  return TapStep::kRelay;
+}
+
+void Invalidation::invalidate_location(std::string_view value) {
+  if (value.empty()) return;
+  if (value[0] == '/' && (value.size() == 1 || value[1] != '/')) {
+    std::string key;
+    key.append(scheme_).append("://");
+    for (char c : request_.host())
+      key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    key.append(value);
+    cache_.shared().store.erase(key);
+    return;
+  }
+  // An absolute URI of the same origin: scheme and host as the request's (case-insensitive).
+  std::string key(value);
+  const size_t host_end =
+      key.find('/', key.find("://") == std::string::npos ? 0 : key.find("://") + 3);
+  for (size_t i = 0; i < key.size() && i < host_end; ++i)
+    if (key[i] >= 'A' && key[i] <= 'Z') key[i] = static_cast<char>(key[i] + 32);
+  std::string origin;
+  origin.append(scheme_).append("://");
+  for (char c : request_.host())
+    origin.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+  if (host_end == std::string::npos) {
+    if (key != origin) return;
+    key.push_back('/');
+  } else if (key.compare(0, host_end, origin) != 0) {
+    return;
+  }
+  cache_.shared().store.erase(key);
+}
+
+}  // namespace sluice::core::cache
