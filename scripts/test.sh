@@ -102,13 +102,14 @@ fuzz() {
   rm -rf "$corpus"
 }
 
-echo "== fuzzing the request, config, PROXY header, X-Forwarded-For and forward-proxy target parsers (about $((fuzz_seconds * 9 / 8))s in all)"
+echo "== fuzzing the request, config, PROXY header, X-Forwarded-For, forward-proxy target and Cache-Control parsers (about $((fuzz_seconds * 10 / 8))s in all)"
 if [[ -x build-asan/test/fuzz/fuzz_request_head ]]; then
   fuzz fuzz_request_head test/fuzz/corpus $((fuzz_seconds / 2)) 4096
   fuzz fuzz_config test/fuzz/config_corpus $((fuzz_seconds / 4)) 8192
   fuzz fuzz_proxy_protocol test/fuzz/proxy_protocol_corpus $((fuzz_seconds / 8)) 2048
   fuzz fuzz_forwarded_for test/fuzz/forwarded_for_corpus $((fuzz_seconds / 8)) 1024
   fuzz fuzz_forward_target test/fuzz/forward_target_corpus $((fuzz_seconds / 8)) 1024
+  fuzz fuzz_cache_control test/fuzz/cache_control_corpus $((fuzz_seconds / 8)) 1024
 else
   echo "fuzz: the targets were not built (see the sanitizer stage)"; failed=$((failed + 1))
 fi
