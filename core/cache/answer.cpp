@@ -162,7 +162,8 @@ CachedAnswer answer(const std::shared_ptr<const StoredResponse>& stored, const C
   uint64_t first = 0, last = size ? size - 1 : 0;
   std::string_view range;
   RangeKind kind = RangeKind::kNone;
-  if (request.method == HTTP_GET && request.find("Range", &range) &&
+  // Ranges are of a representation: a stored error answers whole (RFC 9110 14.2).
+  if (request.method == HTTP_GET && stored->head.status == 200 && request.find("Range", &range) &&
       if_range_holds(request, *stored))
     kind = parse_range(range, size, &first, &last);
   if (kind == RangeKind::kUnsatisfiable) {

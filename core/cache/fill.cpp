@@ -41,6 +41,8 @@ void store_head(const MessageHead& from, const MessageHead* update, int64_t now,
   for (size_t i = 0; i < from.field_count(); ++i) {
     if (never_stored(from, i)) continue;
     if (update && update->find(from.name(i), &ignored)) continue;
+    // An update without a Date was made now (RFC 9110 6.6.1), not when the stored one was.
+    if (update && equals_ignore_case(from.name(i), "Date")) continue;
     date = date || equals_ignore_case(from.name(i), "Date");
     append_field(to, from.name(i), from.value(i));
   }
@@ -88,7 +90,13 @@ Fill::Fill(WorkerCache& cache, const CacheQuery& query, ClientSide& client, std:
 
 Fill::~Fill() {
   if (!ended_) on_end(false);
-  if (registered_) cache_.stop_fetching(key_, this);
+  stop_fetching();
+}
+
+void Fill::stop_fetching() {
+  if (!registered_) return;
+  cache_.stop_fetching(key_, this);
+  registered_ = false;
 }
 
 void Fill::add(Wait* wait) {
@@ -112,8 +120,8 @@ TapStep Fill::on_not_modified(const MessageHead& response, CachedAnswer* answer,
   merged->body = stale_->body;
   merged->vary = stale_->vary;
   store_head(stale_->head, &response, now, &merged->head);
-  note_freshness(cache_control_of(merged->head), cache_.shared().config, request_time_, now,
-                 merged.get());
+  note_freshness(response, cache_control_of(merged->head), cache_.shared().config, request_time_,
+                 now, merged.get());
   merged->bytes = head_bytes(merged->head) + merged->body->allocated();
   std::shared_ptr<const StoredResponse> fresh = merged;
   cache_.shared().store.put(fresh);
@@ -126,7 +134,7 @@ TapStep Fill::on_not_modified(const MessageHead& response, CachedAnswer* answer,
 bool Fill::serve_stale_for_error(int status, CachedAnswer* answer, int64_t now) {
   if (!stale_ || stale_->must_revalidate) return false;
   const int64_t staleness = stale_->current_age(now) - stale_->freshness_lifetime;
-  if (staleness > stale_->stale_if_error) return false;
+  if (stale_->stale_if_error <= 0 || staleness > stale_->stale_if_error) return false;
   cache_.shared().counters.stale.fetch_add(1, std::memory_order_relaxed);
   outcome_ = "stale";
   if (mode_ == Mode::kRefresh) return true;  // the client has its answer already
@@ -163,6 +171,7 @@ TapStep Fill::on_response_head(const MessageHead& response, std::string_view* ex
   extra_ = text;
   *extra = extra_;
   if (why) {
+    stop_fetching();  // later misses fetch for themselves: nothing will be stored to share
     release_waiters(false);
     return mode_ == Mode::kRefresh ? TapStep::kServed : TapStep::kRelay;
   }
@@ -186,7 +195,7 @@ TapStep Fill::on_response_head(const MessageHead& response, std::string_view* ex
       stored_->vary.push_back(std::move(field));
     }
   }
-  note_freshness(response_cc, shared.config, request_time_, now, stored_.get());
+  note_freshness(response, response_cc, shared.config, request_time_, now, stored_.get());
   each_waiter([](Wait* w) { w->on_fill_head(); });
   return mode_ == Mode::kRefresh ? TapStep::kServed : TapStep::kRelay;
 }
@@ -195,6 +204,7 @@ void Fill::on_body(const char* data, size_t length) {
   if (!stored_ || length == 0) return;
   if (stored_->body->size() + length > cache_.shared().config.max_object_bytes) {
     stored_.reset();  // too large to keep: it streams through, and waiters must fetch it
+    stop_fetching();
     release_waiters(false);
     return;
   }
@@ -205,10 +215,7 @@ void Fill::on_body(const char* data, size_t length) {
 void Fill::on_end(bool complete) {
   if (ended_) return;
   ended_ = true;
-  if (registered_) {  // later misses start a fetch of their own
-    cache_.stop_fetching(key_, this);
-    registered_ = false;
-  }
+  stop_fetching();  // later misses find it stored, or start a fetch of their own
   if (complete && stored_ &&
       (length_ < 0 || stored_->body->size() == static_cast<uint64_t>(length_))) {
     stored_->bytes = head_bytes(stored_->head) + stored_->body->allocated();
@@ -235,6 +242,12 @@ Wait::Wait(WorkerCache& cache, Fill* fill, const CacheQuery& query, ClientSide& 
     : fill_(fill), query_(query), client_(client), waiter_(waiter) {
   fill_->add(this);
   cache.shared().counters.collapsed.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Wait::catch_up() {
+  if (!fill_ || !fill_->stored()) return;  // the head has not come yet
+  on_fill_head();
+  if (fill_ && stored_ && stored_->body->size() > 0) on_fill_body();
 }
 
 Wait::~Wait() {

@@ -43,6 +43,7 @@ class Fill final : public CacheTicket {
  private:
   TapStep on_not_modified(const MessageHead& response, CachedAnswer* answer, int64_t now);
   bool serve_stale_for_error(int status, CachedAnswer* answer, int64_t now);
+  void stop_fetching();
   void release_waiters(bool complete);
   template <typename Call>
   void each_waiter(Call call);
@@ -80,6 +81,8 @@ class Wait final : public CacheTicket {
   bool on_error(CachedAnswer*) override { return false; }
   std::string_view outcome() const override { return "collapsed"; }
 
+  // A waiter that comes after the fill's head: the head and the body so far go at once.
+  void catch_up();
   // From the fill.
   void on_fill_head();
   void on_fill_body();

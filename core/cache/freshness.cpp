@@ -130,13 +130,14 @@ int64_t freshness_lifetime(const MessageHead& response, const CacheControl& cc,
   return 0;
 }
 
-void note_freshness(const CacheControl& cc, const conf::CacheConfig& config, int64_t request_time,
-                    int64_t response_time, StoredResponse* stored) {
+void note_freshness(const MessageHead& response, const CacheControl& cc,
+                    const conf::CacheConfig& config, int64_t request_time, int64_t response_time,
+                    StoredResponse* stored) {
   const MessageHead& head = stored->head;
   int64_t date = response_time;
   date_field(head, "Date", response_time, &date);
   const int64_t apparent_age = std::max<int64_t>(0, response_time - date);
-  const int64_t corrected_age_value = age_value(head) + (response_time - request_time);
+  const int64_t corrected_age_value = age_value(response) + (response_time - request_time);
   stored->request_time = request_time;
   stored->response_time = response_time;
   stored->corrected_initial_age = std::max(apparent_age, corrected_age_value);
@@ -166,8 +167,12 @@ Reuse reuse(const StoredResponse& stored, const CacheControl& request_cc, int64_
   // Stale (or too old for this request): served only where nothing forbids it (4.2.4).
   if (lifetime > age || stored.must_revalidate) return ask;
   const int64_t staleness = age - lifetime;
-  if (request_cc.max_stale != kAbsent && staleness <= request_cc.max_stale) return Reuse::kStale;
-  if (request_cc.max_age == kAbsent && staleness <= stored.stale_while_revalidate)
+  // max-stale widens what is fresh enough, never past the request's own max-age (5.2.1.1).
+  if (request_cc.max_stale != kAbsent && staleness <= request_cc.max_stale &&
+      (request_cc.max_age == kAbsent || age <= request_cc.max_age))
+    return Reuse::kStale;
+  if (request_cc.max_age == kAbsent && stored.stale_while_revalidate > 0 &&
+      staleness <= stored.stale_while_revalidate)
     return Reuse::kStaleRefresh;
   return ask;
 }
@@ -185,7 +190,7 @@ bool strong_match(std::string_view a, std::string_view b) {
 bool not_modified(const MessageHead& request, const StoredResponse& stored) {
   std::string_view value;
   if (request.find("If-None-Match", &value)) {
-    if (value == "*") return true;
+    if (value == "*") return stored.head.status >= 200 && stored.head.status < 300;
     std::string_view tag;
     while (next_tag(&value, &tag))
       if (weak_match(tag, stored.etag)) return true;

@@ -27,10 +27,12 @@ const char* unstorable(const MessageHead& request, const CacheControl& request_c
 int64_t freshness_lifetime(const MessageHead& response, const CacheControl& cc,
                            const conf::CacheConfig& config, int64_t now);
 
-// Fills the times, directives and validators of `stored` from its response head (RFC 9111
-// 4.2.3: request_time and response_time bracket the fetch).
-void note_freshness(const CacheControl& cc, const conf::CacheConfig& config, int64_t request_time,
-                    int64_t response_time, StoredResponse* stored);
+// Fills the times, directives and validators of `stored` from its head and from `response`,
+// the head that came (a 200, or the 304 that refreshed it), whose Age counts (RFC 9111 4.2.3:
+// request_time and response_time bracket the fetch).
+void note_freshness(const MessageHead& response, const CacheControl& cc,
+                    const conf::CacheConfig& config, int64_t request_time, int64_t response_time,
+                    StoredResponse* stored);
 
 // What a request may get from a stored response that its key and Vary match.
 enum class Reuse : uint8_t {

@@ -131,7 +131,10 @@ CacheStep WorkerCache::lookup(const CacheQuery& query, ClientSide& client, Cache
     return CacheStep::kBypass;
   }
   if (Fill* fill = fetching(key); fill && !request_cc.no_cache && !stored) {
-    *ticket = std::make_unique<Wait>(*this, fill, query, client, waiter);
+    auto wait = std::make_unique<Wait>(*this, fill, query, client, waiter);
+    Wait* joined = wait.get();
+    *ticket = std::move(wait);
+    joined->catch_up();
     return CacheStep::kWait;
   }
   counters.misses.fetch_add(1, std::memory_order_relaxed);

@@ -2,14 +2,22 @@
 // freed outside the locks (the last shared_ptr may be a hit's, released on its worker).
 #include "core/cache/store.h"
 
+#include <chrono>
 #include <functional>
 
 namespace sluice::core::cache {
 
 namespace {
 
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 bool case_insensitive_value(std::string_view name) {
-  return name == "accept-encoding" || name == "accept-charset" || name == "accept-language";
+  return equals_ignore_case(name, "accept-encoding") ||
+         equals_ignore_case(name, "accept-charset") || equals_ignore_case(name, "accept-language");
 }
 
 }  // namespace
@@ -53,17 +61,18 @@ std::shared_ptr<const StoredResponse> Store::find(const std::string& key,
   std::lock_guard<std::mutex> hold(shard.lock);
   auto it = shard.keys.find(key);
   if (it == shard.keys.end()) return nullptr;
-  for (auto at : it->second) {
-    if (!vary_matches(**at, request)) continue;
+  for (Position at : it->second) {
+    if (!vary_matches(*at->response, request)) continue;
+    at->used_ns = steady_ns();
     shard.lru.splice(shard.lru.begin(), shard.lru, at);  // iterators stay valid
-    return *at;
+    return at->response;
   }
   return nullptr;
 }
 
-void Store::drop(Shard& shard, std::list<std::shared_ptr<const StoredResponse>>::iterator at) {
-  bytes_.fetch_sub((*at)->bytes, std::memory_order_relaxed);
-  auto it = shard.keys.find((*at)->key);
+void Store::drop(Shard& shard, Position at) {
+  bytes_.fetch_sub(at->response->bytes, std::memory_order_relaxed);
+  auto it = shard.keys.find(at->response->key);
   if (it != shard.keys.end()) {
     std::erase(it->second, at);
     if (it->second.empty()) shard.keys.erase(it);
@@ -73,48 +82,56 @@ void Store::drop(Shard& shard, std::list<std::shared_ptr<const StoredResponse>>:
 
 void Store::put(std::shared_ptr<const StoredResponse> response) {
   if (response->bytes > max_bytes_) return;
-  const size_t first = std::hash<std::string>{}(response->key) % kShards;
-  Shard& shard = shards_[first];
+  Shard& shard = shard_of(response->key);
   std::shared_ptr<const StoredResponse> replaced;
   {
     std::lock_guard<std::mutex> hold(shard.lock);
     auto& variants = shard.keys[response->key];
-    for (auto at : variants) {
-      const StoredResponse& old = **at;
+    for (Position at : variants) {
+      const StoredResponse& old = *at->response;
       bool same = old.vary.size() == response->vary.size();
       for (size_t i = 0; same && i < old.vary.size(); ++i)
         same = old.vary[i].name == response->vary[i].name &&
                old.vary[i].value == response->vary[i].value &&
                old.vary[i].present == response->vary[i].present;
       if (!same) continue;
-      replaced = *at;
+      replaced = at->response;
       bytes_.fetch_sub(old.bytes, std::memory_order_relaxed);
       std::erase(variants, at);
       shard.lru.erase(at);
       break;
     }
     bytes_.fetch_add(response->bytes, std::memory_order_relaxed);
-    shard.lru.push_front(std::move(response));
+    shard.lru.push_front(Entry{std::move(response), steady_ns()});
     variants.push_back(shard.lru.begin());
   }
   counters_.stored.fetch_add(1, std::memory_order_relaxed);
-  evict_over(first);
+  while (bytes() > max_bytes_ && evict_one()) {
+  }
 }
 
-// Least recently used first, from the shard that grew, then the others in turn.
-void Store::evict_over(size_t first) {
-  for (size_t n = 0; n < kShards && bytes() > max_bytes_; ++n) {
-    Shard& shard = shards_[(first + n) % kShards];
-    std::vector<std::shared_ptr<const StoredResponse>> gone;  // freed after the lock
-    {
-      std::lock_guard<std::mutex> hold(shard.lock);
-      while (bytes() > max_bytes_ && !shard.lru.empty()) {
-        gone.push_back(shard.lru.back());
-        drop(shard, std::prev(shard.lru.end()));
-      }
+// Each shard's list is in order of use, so the store's least recently used response is the
+// oldest of their last entries. Eviction is rare beside hits: looking at every shard is cheap.
+bool Store::evict_one() {
+  Shard* oldest = nullptr;
+  uint64_t oldest_ns = UINT64_MAX;
+  for (Shard& shard : shards_) {
+    std::lock_guard<std::mutex> hold(shard.lock);
+    if (!shard.lru.empty() && shard.lru.back().used_ns < oldest_ns) {
+      oldest_ns = shard.lru.back().used_ns;
+      oldest = &shard;
     }
-    counters_.evicted.fetch_add(gone.size(), std::memory_order_relaxed);
   }
+  if (oldest == nullptr) return false;
+  std::shared_ptr<const StoredResponse> gone;  // freed after the lock
+  {
+    std::lock_guard<std::mutex> hold(oldest->lock);
+    if (oldest->lru.empty()) return true;  // emptied meanwhile: look again
+    gone = oldest->lru.back().response;
+    drop(*oldest, std::prev(oldest->lru.end()));
+  }
+  counters_.evicted.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 size_t Store::erase(const std::string& key) {
@@ -124,9 +141,9 @@ size_t Store::erase(const std::string& key) {
     std::lock_guard<std::mutex> hold(shard.lock);
     auto it = shard.keys.find(key);
     if (it == shard.keys.end()) return 0;
-    for (auto at : it->second) {
-      gone.push_back(*at);
-      bytes_.fetch_sub((*at)->bytes, std::memory_order_relaxed);
+    for (Position at : it->second) {
+      gone.push_back(at->response);
+      bytes_.fetch_sub(at->response->bytes, std::memory_order_relaxed);
       shard.lru.erase(at);
     }
     shard.keys.erase(it);
@@ -143,8 +160,8 @@ size_t Store::erase_prefix(std::string_view prefix) {
       std::lock_guard<std::mutex> hold(shard.lock);
       for (auto it = shard.lru.begin(); it != shard.lru.end();) {
         auto next = std::next(it);
-        if (std::string_view((*it)->key).starts_with(prefix)) {
-          gone.push_back(*it);
+        if (std::string_view(it->response->key).starts_with(prefix)) {
+          gone.push_back(it->response);
           drop(shard, it);
         }
         it = next;

@@ -1,7 +1,7 @@
 // The responses of one route's cache, shared by every worker: 16 shards by key hash, each
 // with its own lock, map and LRU list, so two workers contend only when their keys share a
 // shard, and then for a lookup's length. max_bytes bounds the whole store: a store that
-// grows past it evicts the least recently used responses, its own shard's first.
+// grows past it evicts the least recently used responses of all its shards.
 #pragma once
 
 #include <array>
@@ -51,17 +51,22 @@ class Store {
 
  private:
   static constexpr size_t kShards = 16;
+  struct Entry {
+    std::shared_ptr<const StoredResponse> response;
+    uint64_t used_ns;  // when it was stored or last served (steady clock)
+  };
+  using Position = std::list<Entry>::iterator;
   struct Shard {
     // LRU order, most recent first; the map holds each key's variants as list positions.
-    std::list<std::shared_ptr<const StoredResponse>> lru;
-    std::unordered_map<std::string,
-                       std::vector<std::list<std::shared_ptr<const StoredResponse>>::iterator>>
-        keys;
+    std::list<Entry> lru;
+    std::unordered_map<std::string, std::vector<Position>> keys;
     mutable std::mutex lock;
   };
   Shard& shard_of(const std::string& key);
-  void drop(Shard& shard, std::list<std::shared_ptr<const StoredResponse>>::iterator at);
-  void evict_over(size_t first);
+  void drop(Shard& shard, Position at);
+  // Evicts the least recently used response of the whole store: the oldest of the shards'
+  // last entries. False when the store is empty.
+  bool evict_one();
 
   const uint64_t max_bytes_;
   std::atomic<uint64_t> bytes_{0};

@@ -100,7 +100,7 @@ std::shared_ptr<StoredResponse> stored(const MessageHead& head, int64_t request_
                                        const conf::CacheConfig& config = {}) {
   auto s = std::make_shared<StoredResponse>();
   s->head = head;
-  note_freshness(cache_control_of(s->head), config, request_time, response_time, s.get());
+  note_freshness(s->head, cache_control_of(s->head), config, request_time, response_time, s.get());
   return s;
 }
 
@@ -353,7 +353,7 @@ TEST_CASE("a stale stored response with a validator is revalidated", "[cache]") 
   CHECK(reuse_at(*minute(), kNow + 100) == Reuse::kRevalidate);
 }
 
-TEST_CASE("a stored response is stale once its age reaches its lifetime", "[cache][!mayfail]") {
+TEST_CASE("a stored response is stale once its age reaches its lifetime", "[cache]") {
   CHECK(reuse_at(*minute(), kNow + 60) == Reuse::kRevalidate);
 }
 
@@ -390,7 +390,7 @@ TEST_CASE("request max-stale without a value accepts any staleness", "[cache]") 
   CHECK(reuse_at(*minute(), kNow + 1000000, "max-stale") == Reuse::kStale);
 }
 
-TEST_CASE("max-stale does not lift the age limit of the request's max-age", "[cache][!mayfail]") {
+TEST_CASE("max-stale does not lift the age limit of the request's max-age", "[cache]") {
   // Age 80, stale by 20: within max-stale, but older than the 70 seconds max-age allows.
   CHECK(reuse_at(*minute(), kNow + 80, "max-age=70, max-stale=100") == Reuse::kRevalidate);
 }
