@@ -189,6 +189,13 @@ def _port_free(port: int) -> bool:
 
 
 def http_get(port: int, path: str = "/", tls: bool = False, timeout: float = 2.0) -> tuple[int, bytes]:
+    status, _, body = http_exchange(port, path, tls, timeout)
+    return status, body
+
+
+def http_exchange(port: int, path: str = "/", tls: bool = False,
+                  timeout: float = 2.0) -> tuple[int, dict[str, str], bytes]:
+    """GET on a new connection: status, header fields (names in lower case), body."""
     if tls:
         context = ssl._create_unverified_context()
         conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
@@ -197,7 +204,8 @@ def http_get(port: int, path: str = "/", tls: bool = False, timeout: float = 2.0
     try:
         conn.request("GET", path)
         response = conn.getresponse()
-        return response.status, response.read()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
     finally:
         conn.close()
 

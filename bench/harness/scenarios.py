@@ -31,6 +31,7 @@ class Context:
     settings: Settings
     layout: object
     logdir: str
+    backends: object = None   # servers.Backends: counts what reaches the farm (cache_hit)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Scenario:
     with_direct: bool = False        # also measure wrk straight to a backend
     uses_wrk: bool = True
     sluice_only: bool = False        # measures something of Sluice's own; n/a for the peers
+    cache: bool = False              # each proxy answers from its cache (capability probe)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -82,9 +84,11 @@ def _proxy_cpu_busy(ctx: Context, before: dict | None) -> dict:
 
 
 def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = False,
-                tls: bool = False, scraper: load.Scraper | None = None) -> dict:
+                tls: bool = False, scraper: load.Scraper | None = None,
+                hits: CacheHits | None = None) -> dict:
     """Warm up, then one measured wrk run; proxy CPU time (the process's and its CPU's busy
-    time) is read around the measured run, while `scraper` (if any) reads a page every second."""
+    time) is read around the measured run, while `scraper` (if any) reads a page every second;
+    `hits` (if any) checks that the run is served from the proxy's cache."""
     s = ctx.settings
     proxy.start(tls=tls)
     try:
@@ -92,6 +96,8 @@ def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = 
         wrk = _wrk(ctx, proxy.name)
         if s.warmup:
             wrk.run(url, s.warmup, connections, close=close)
+        if hits:
+            hits.start()
         if scraper:
             scraper.start()
         cpu_before = procs.cpu_seconds(proxy.pid) if proxy.child else None
@@ -99,11 +105,12 @@ def _throughput(ctx: Context, proxy, path: str, connections: int, close: bool = 
         result = wrk.run(url, s.duration, connections, close=close)
         busy = _proxy_cpu_busy(ctx, busy_before)
         cpu_s = procs.cpu_seconds(proxy.pid) - cpu_before if proxy.child else None
+        served = hits.finish(result["requests"]) if hits else {}
     finally:
         if scraper:
             scraper.stop()
         proxy.stop()
-    metrics = {**_metrics_from_wrk(result, cpu_s), **busy}
+    metrics = {**_metrics_from_wrk(result, cpu_s), **busy, **served}
     if cpu_s and busy.get("proxy_cpu_busy_s"):   # a proxy ran (not direct)
         metrics["req_per_proxy_cpu_busy_s"] = result["requests"] / busy["proxy_cpu_busy_s"]
     return metrics
@@ -153,6 +160,54 @@ def measure_observed(ctx: Context, proxy) -> dict:
         raise RuntimeError(f"/metrics: {scraper.failures} of {scraper.scrapes + scraper.failures}"
                            " scrapes failed")
     return metrics
+
+
+CACHE_WARMING = 3       # requests that fill the cache before the checks
+CACHE_CHECKS = 3        # requests just before the measured run that must all be hits
+MAX_MISS_SHARE = 0.01   # of the measured requests that may reach the backends
+
+
+class CacheHits:
+    """Makes a cache scenario fail loudly instead of measuring misses: before the measured run
+    the proxy's cache is warmed and CACHE_CHECKS answers must say they are hits (each proxy's
+    cache_hit reads its own header field); after it, the backends' own request count must show
+    that at most MAX_MISS_SHARE of the measured requests got past the cache."""
+
+    def __init__(self, ctx: Context, proxy, path: str):
+        self.ctx, self.proxy, self.path = ctx, proxy, path
+        self.before: int | None = None
+
+    def start(self) -> None:
+        for _ in range(CACHE_WARMING):
+            procs.http_get(self.proxy.port, self.path)
+        for i in range(CACHE_CHECKS):
+            status, headers, _ = procs.http_exchange(self.proxy.port, self.path)
+            if status != 200 or not self.proxy.cache_hit(headers):
+                raise RuntimeError(f"answer {i + 1} of {CACHE_CHECKS} after warming is not a "
+                                   f"cache hit: status {status}, header fields {headers}")
+        if self.ctx.backends:
+            self.before = self.ctx.backends.requests_served()
+
+    def finish(self, requests: int) -> dict:
+        if self.before is None:
+            return {}
+        # Less the count's own query, which the farm counts as it answers it.
+        reached = self.ctx.backends.requests_served() - self.before - 1
+        if requests <= 0 or reached > MAX_MISS_SHARE * requests:
+            raise RuntimeError(f"{reached} of the {requests} measured requests reached the "
+                               "backends: the cache did not answer them")
+        return {"backend_requests": reached, "hit_share": 1 - reached / requests}
+
+
+def measure_cache_hit(ctx: Context, proxy) -> dict:
+    """Keep-alive as in measure_keepalive, with the proxy's cache on and warm: every measured
+    answer comes from the cache, none from a backend."""
+    proxy.cache = True
+    try:
+        return _throughput(ctx, proxy, "/", ctx.settings.connections,
+                           hits=CacheHits(ctx, proxy, "/"))
+    finally:
+        proxy.cache = False
 
 
 def measure_large(ctx: Context, proxy) -> dict:
@@ -282,6 +337,11 @@ SCENARIOS = [
              [RPS, P99, PER_CPU, Metric("access_log_mb", "access log written, MB", True, 0,
                                         compare=False)],
              measure_observed, sluice_only=True),
+    Scenario("cache_hit", "i", "keep-alive, 128 B, every answer a hit in the proxy's cache",
+             [RPS, P50, P99, PER_CPU, PER_BUSY,
+              Metric("hit_share", "share of requests answered by the cache", True, 4,
+                     compare=False, show=False)],
+             measure_cache_hit, cache=True),
 ]
 
 BY_NAME = {s.key: s for s in SCENARIOS} | {s.letter: s for s in SCENARIOS}

@@ -49,6 +49,10 @@ TARGETS = [
     Target("access log to a file + /metrics every second: requests per proxy CPU-second "
            "≥ 0.95× Sluice's keep-alive figure with both off", "observed", "req_per_cpu_s", 0.95,
            versus="keepalive"),
+    Target("cache hits, 128 B: requests per proxy CPU-second ≥ 1.5× nginx's cache hits",
+           "cache_hit", "req_per_cpu_s", 1.5, "nginx"),
+    Target("cache hits, 128 B: requests per proxy CPU-second ≥ 1.5× Sluice's uncached "
+           "keep-alive figure", "cache_hit", "req_per_cpu_s", 1.5, versus="keepalive"),
 ]
 
 
