@@ -81,37 +81,25 @@ Fill::Fill(WorkerCache& cache, const CacheQuery& query, ClientSide& client, std:
     if (!stale_->last_modified.empty())
       validators_.append("If-Modified-Since: ").append(stale_->last_modified).append("\r\n");
   }
-  if (mode_ == Mode::kMiss && !cache_.fetching(key_)) {
-    cache_.start_fetching(key_, this);
-    registered_ = true;
-  }
+  if (mode_ == Mode::kMiss) flight_ = cache_.shared().start_flight(key_);
   outcome_ = mode_ == Mode::kMiss ? "miss" : mode_ == Mode::kRevalidate ? "revalidated" : "stale";
 }
 
 Fill::~Fill() {
   if (!ended_) on_end(false);
-  stop_fetching();
 }
 
-void Fill::stop_fetching() {
-  if (!registered_) return;
-  cache_.stop_fetching(key_, this);
-  registered_ = false;
-}
-
-void Fill::add(Wait* wait) {
-  waiters_.push_back(wait);
-}
-void Fill::remove(Wait* wait) {
-  std::erase(waiters_, wait);
-}
-
-// Each waiter in turn; one may end (and leave the list) during its own call.
-template <typename Call>
-void Fill::each_waiter(Call call) {
-  const std::vector<Wait*> now = waiters_;
-  for (Wait* w : now)
-    if (std::find(waiters_.begin(), waiters_.end(), w) != waiters_.end()) call(w);
+// Waiters learn that nothing will be shared, and later misses start fetches of their own.
+void Fill::drop_flight() {
+  if (!flight_) return;
+  {
+    std::lock_guard<std::mutex> hold(flight_->lock);
+    flight_->dropped = true;
+    flight_->response.reset();
+  }
+  cache_.shared().end_flight(key_, flight_.get());
+  flight_->wake_all();
+  flight_.reset();
 }
 
 TapStep Fill::on_not_modified(const MessageHead& response, CachedAnswer* answer, int64_t now) {
@@ -154,7 +142,7 @@ TapStep Fill::on_response_head(const MessageHead& response, std::string_view* ex
   if (stale_ && response.status == 304 && mode_ != Mode::kMiss)
     return on_not_modified(response, answer, now);
   if (response.status >= 500 && serve_stale_for_error(response.status, answer, now)) {
-    release_waiters(false);
+    drop_flight();
     return TapStep::kServed;
   }
   const CacheControl response_cc = cache_control_of(response);
@@ -171,10 +159,23 @@ TapStep Fill::on_response_head(const MessageHead& response, std::string_view* ex
   extra_ = text;
   *extra = extra_;
   if (why) {
-    stop_fetching();  // later misses fetch for themselves: nothing will be stored to share
-    release_waiters(false);
+    drop_flight();
     return mode_ == Mode::kRefresh ? TapStep::kServed : TapStep::kRelay;
   }
+  make_stored(response, response_cc, now);
+  if (flight_) {
+    {
+      std::lock_guard<std::mutex> hold(flight_->lock);
+      flight_->response = stored_;
+      flight_->length = length_;
+      flight_->head = true;
+    }
+    flight_->wake_all();
+  }
+  return mode_ == Mode::kRefresh ? TapStep::kServed : TapStep::kRelay;
+}
+
+void Fill::make_stored(const MessageHead& response, const CacheControl& response_cc, int64_t now) {
   stored_ = std::make_shared<StoredResponse>();
   stored_->key = key_;
   store_head(response, nullptr, now, &stored_->head);
@@ -195,95 +196,50 @@ TapStep Fill::on_response_head(const MessageHead& response, std::string_view* ex
       stored_->vary.push_back(std::move(field));
     }
   }
-  note_freshness(response, response_cc, shared.config, request_time_, now, stored_.get());
-  each_waiter([](Wait* w) { w->on_fill_head(); });
-  return mode_ == Mode::kRefresh ? TapStep::kServed : TapStep::kRelay;
+  note_freshness(response, response_cc, cache_.shared().config, request_time_, now, stored_.get());
 }
 
 void Fill::on_body(const char* data, size_t length) {
   if (!stored_ || length == 0) return;
   if (stored_->body->size() + length > cache_.shared().config.max_object_bytes) {
     stored_.reset();  // too large to keep: it streams through, and waiters must fetch it
-    stop_fetching();
-    release_waiters(false);
+    drop_flight();
     return;
   }
-  stored_->body->append(data, length);
-  each_waiter([](Wait* w) { w->on_fill_body(); });
+  if (!flight_) return stored_->body->append(data, length);
+  {
+    std::lock_guard<std::mutex> hold(flight_->lock);  // waiters read the blocks under it
+    stored_->body->append(data, length);
+    flight_->published = stored_->body->size();
+  }
+  flight_->wake_all();
 }
 
 void Fill::on_end(bool complete) {
   if (ended_) return;
   ended_ = true;
-  stop_fetching();  // later misses find it stored, or start a fetch of their own
-  if (complete && stored_ &&
-      (length_ < 0 || stored_->body->size() == static_cast<uint64_t>(length_))) {
+  const bool whole = complete && stored_ &&
+                     (length_ < 0 || stored_->body->size() == static_cast<uint64_t>(length_));
+  if (whole) {
     stored_->bytes = head_bytes(stored_->head) + stored_->body->allocated();
-    cache_.shared().store.put(stored_);
+    cache_.shared().store.put(stored_);  // before the flight ends: later misses find it stored
   }
-  release_waiters(complete && stored_);
+  if (flight_) {
+    {
+      std::lock_guard<std::mutex> hold(flight_->lock);
+      flight_->ended = true;
+      flight_->complete = whole;
+    }
+    cache_.shared().end_flight(key_, flight_.get());
+    flight_->wake_all();
+    flight_.reset();
+  }
   stored_.reset();
 }
 
 bool Fill::on_error(CachedAnswer* answer) {
-  release_waiters(false);
+  drop_flight();
   return serve_stale_for_error(0, answer, wall_seconds());
-}
-
-void Fill::release_waiters(bool complete) {
-  each_waiter([complete](Wait* w) { w->on_fill_end(complete); });
-  waiters_.clear();
-}
-
-// Waiting.
-
-Wait::Wait(WorkerCache& cache, Fill* fill, const CacheQuery& query, ClientSide& client,
-           CacheWaiter* waiter)
-    : fill_(fill), query_(query), client_(client), waiter_(waiter) {
-  fill_->add(this);
-  cache.shared().counters.collapsed.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Wait::catch_up() {
-  if (!fill_ || !fill_->stored()) return;  // the head has not come yet
-  on_fill_head();
-  if (fill_ && stored_ && stored_->body->size() > 0) on_fill_body();
-}
-
-Wait::~Wait() {
-  if (fill_) fill_->remove(this);
-}
-
-void Wait::on_fill_head() {
-  const std::shared_ptr<StoredResponse>& stored = fill_->stored();
-  if (!vary_matches(*stored, query_.request)) {  // not an answer for this request
-    fill_->remove(this);
-    fill_ = nullptr;
-    return waiter_->on_cache_fetch();
-  }
-  stored_ = stored;
-  const CachedAnswer head =
-      answer_head(*stored_, query_, client_, "sluice; fwd=uri-miss; collapsed", fill_->length(),
-                  wall_seconds(), &chunked_);
-  waiter_->on_cache_head(head);
-}
-
-void Wait::on_fill_body() {
-  if (!stored_) return;
-  const uint64_t size = stored_->body->size();
-  if (query_.request.method == HTTP_HEAD) return;
-  const uint64_t bytes = answer_body(stored_, sent_, size, chunked_, client_, query_.blocks);
-  sent_ = size;
-  waiter_->on_cache_body(bytes);
-}
-
-void Wait::on_fill_end(bool complete) {
-  Fill* fill = fill_;
-  fill_ = nullptr;
-  if (fill) fill->remove(this);
-  if (!stored_) return waiter_->on_cache_fetch();  // nothing sent yet: fetch it ourselves
-  if (complete && chunked_) answer_last_chunk(client_, query_.blocks);
-  waiter_->on_cache_end(complete);
 }
 
 }  // namespace sluice::core::cache

@@ -2,7 +2,7 @@
 // a revalidation of a stale response (its validators sent, a 304 refreshing it), or the one
 // background refresh of stale-while-revalidate (the client already has its answer); it stores
 // the response if it may and streams it to the requests that wait on it. A Wait is such a
-// request. An Invalidation follows an unsafe method and drops what it changed.
+// request, on any worker. An Invalidation follows an unsafe method and drops what it changed.
 #pragma once
 
 #include <memory>
@@ -10,12 +10,11 @@
 #include <vector>
 
 #include "core/cache/cache_control.h"
+#include "core/cache/flight.h"
 #include "core/cache/route_cache.h"
 #include "core/cache/stored_response.h"
 
 namespace sluice::core::cache {
-
-class Wait;
 
 class Fill final : public CacheTicket {
  public:
@@ -32,21 +31,12 @@ class Fill final : public CacheTicket {
   bool on_error(CachedAnswer* answer) override;
   std::string_view outcome() const override { return outcome_; }
 
-  // Waiters: a later miss for the same key on this worker.
-  void add(Wait* wait);
-  void remove(Wait* wait);
-  // The response being stored, once its head came and may be stored; its declared length
-  // (-1: unknown).
-  const std::shared_ptr<StoredResponse>& stored() const { return stored_; }
-  int64_t length() const { return length_; }
-
  private:
   TapStep on_not_modified(const MessageHead& response, CachedAnswer* answer, int64_t now);
   bool serve_stale_for_error(int status, CachedAnswer* answer, int64_t now);
-  void stop_fetching();
-  void release_waiters(bool complete);
-  template <typename Call>
-  void each_waiter(Call call);
+  void make_stored(const MessageHead& response, const CacheControl& response_cc, int64_t now);
+  // Nothing of this fetch will be shared: waiters fetch for themselves (or break off).
+  void drop_flight();
 
   WorkerCache& cache_;
   const CacheQuery query_;
@@ -60,16 +50,16 @@ class Fill final : public CacheTicket {
   std::string extra_;
   std::shared_ptr<StoredResponse> stored_;  // the response being stored, while it may be
   int64_t length_ = -1;
-  std::vector<Wait*> waiters_;
+  std::shared_ptr<Flight> flight_;  // a miss's, which other misses wait on
   std::string_view outcome_ = "miss";
-  bool registered_ = false;
   bool ended_ = false;
 };
 
+// A miss that waits on another request's fetch of the same response, on any worker.
 class Wait final : public CacheTicket {
  public:
-  Wait(WorkerCache& cache, Fill* fill, const CacheQuery& query, ClientSide& client,
-       CacheWaiter* waiter);
+  Wait(WorkerCache& cache, std::shared_ptr<Flight> flight, const CacheQuery& query,
+       ClientSide& client, CacheWaiter* waiter);
   ~Wait() override;
 
   std::string_view request_fields() const override { return {}; }
@@ -79,23 +69,24 @@ class Wait final : public CacheTicket {
   void on_body(const char*, size_t) override {}
   void on_end(bool) override {}
   bool on_error(CachedAnswer*) override { return false; }
-  std::string_view outcome() const override { return "collapsed"; }
+  std::string_view outcome() const override { return fetched_ ? "miss" : "collapsed"; }
 
-  // A waiter that comes after the fill's head: the head and the body so far go at once.
-  void catch_up();
-  // From the fill.
-  void on_fill_head();
-  void on_fill_body();
-  void on_fill_end(bool complete);
+  // Sends what the flight holds beyond what went already; ends, or fetches for itself, when
+  // the flight says so. Runs on this request's worker when woken.
+  void advance();
 
  private:
-  Fill* fill_;
+  void leave();
+
+  std::shared_ptr<Flight> flight_;
+  std::shared_ptr<WorkerWake> wake_;
   const CacheQuery query_;
   ClientSide& client_;
   CacheWaiter* waiter_;
-  std::shared_ptr<const StoredResponse> stored_;  // once attached to the fill's response
+  std::shared_ptr<const StoredResponse> stored_;  // once its head went to the client
   uint64_t sent_ = 0;                             // body bytes sent so far
   bool chunked_ = false;
+  bool fetched_ = false;  // waiting ended without an answer: it went to the backend
 };
 
 class Invalidation final : public CacheTicket {

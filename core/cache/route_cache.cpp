@@ -45,14 +45,24 @@ std::string cache_key(std::string_view scheme, const MessageHead& request) {
   return key;
 }
 
-Fill* WorkerCache::fetching(const std::string& key) const {
-  auto it = fetching_.find(key);
-  return it == fetching_.end() ? nullptr : it->second;
+std::shared_ptr<Flight> SharedCache::flight(const std::string& key) {
+  std::lock_guard<std::mutex> hold(flights_lock_);
+  auto it = flights_.find(key);
+  return it == flights_.end() ? nullptr : it->second;
 }
 
-void WorkerCache::stop_fetching(const std::string& key, Fill* fill) {
-  auto it = fetching_.find(key);
-  if (it != fetching_.end() && it->second == fill) fetching_.erase(it);
+std::shared_ptr<Flight> SharedCache::start_flight(const std::string& key) {
+  std::lock_guard<std::mutex> hold(flights_lock_);
+  std::shared_ptr<Flight>& slot = flights_[key];
+  if (slot) return nullptr;
+  slot = std::make_shared<Flight>();
+  return slot;
+}
+
+void SharedCache::end_flight(const std::string& key, const Flight* flight) {
+  std::lock_guard<std::mutex> hold(flights_lock_);
+  auto it = flights_.find(key);
+  if (it != flights_.end() && it->second.get() == flight) flights_.erase(it);
 }
 
 CacheStep WorkerCache::begin(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
@@ -130,12 +140,13 @@ CacheStep WorkerCache::lookup(const CacheQuery& query, ClientSide& client, Cache
     counters.bypassed.fetch_add(1, std::memory_order_relaxed);
     return CacheStep::kBypass;
   }
-  if (Fill* fill = fetching(key); fill && !request_cc.no_cache && !stored) {
-    auto wait = std::make_unique<Wait>(*this, fill, query, client, waiter);
-    Wait* joined = wait.get();
-    *ticket = std::move(wait);
-    joined->catch_up();
-    return CacheStep::kWait;
+  if (!request_cc.no_cache && !stored) {
+    if (std::shared_ptr<Flight> flight = shared_->flight(key)) {
+      auto wait = std::make_unique<Wait>(*this, std::move(flight), query, client, waiter);
+      *ticket = std::move(wait);
+      wake_->wake();  // what the fetch has brought so far goes on the next turn of the loop
+      return CacheStep::kWait;
+    }
   }
   counters.misses.fetch_add(1, std::memory_order_relaxed);
   *ticket = std::make_unique<Fill>(*this, query, client, std::move(key), request_cc,

@@ -1,17 +1,18 @@
-// A route's cache: what every worker shares (settings, the store, counters), carried across
-// reloads while the route's cache settings stay, and on each worker the ResponseCache its
-// exchanges ask, which knows the fetches in flight there so that concurrent misses for one
-// response make one backend request and are served from it as it streams in.
+// A route's cache: what every worker shares (settings, the store, counters, the fetches in
+// flight that concurrent misses wait on), carried across reloads while the route's cache
+// settings stay, and on each worker the ResponseCache its exchanges ask.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "conf/config.h"
 #include "core/cache/cache_control.h"
+#include "core/cache/flight.h"
 #include "core/cache/store.h"
 #include "core/proxy/response_cache.h"
 
@@ -28,33 +29,40 @@ struct CacheCounters {
   std::atomic<uint64_t> bypassed{0};     // not the cache's business (methods, no-store ...)
 };
 
-struct SharedCache {
+class SharedCache {
+ public:
   explicit SharedCache(const conf::CacheConfig& c) : config(c), store(c.max_bytes) {}
   const conf::CacheConfig config;
   Store store;
   CacheCounters counters;
-};
 
-class Fill;
+  // Fetches in flight, one per key at most, over every worker.
+  std::shared_ptr<Flight> flight(const std::string& key);
+  // A new flight for `key`, or null when one is in flight already.
+  std::shared_ptr<Flight> start_flight(const std::string& key);
+  void end_flight(const std::string& key, const Flight* flight);
+
+ private:
+  std::mutex flights_lock_;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+};
 
 class WorkerCache final : public ResponseCache {
  public:
-  explicit WorkerCache(std::shared_ptr<SharedCache> shared) : shared_(std::move(shared)) {}
+  WorkerCache(std::shared_ptr<SharedCache> shared, std::shared_ptr<WorkerWake> wake)
+      : shared_(std::move(shared)), wake_(std::move(wake)) {}
   CacheStep begin(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
                   std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer) override;
 
   SharedCache& shared() { return *shared_; }
-  // Fetches in flight on this worker, by key: one per key, which later misses wait on.
-  Fill* fetching(const std::string& key) const;
-  void start_fetching(const std::string& key, Fill* fill) { fetching_[key] = fill; }
-  void stop_fetching(const std::string& key, Fill* fill);
+  const std::shared_ptr<WorkerWake>& wake() const { return wake_; }
 
  private:
   CacheStep lookup(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
                    std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer);
 
   std::shared_ptr<SharedCache> shared_;
-  std::unordered_map<std::string, Fill*> fetching_;
+  std::shared_ptr<WorkerWake> wake_;
 };
 
 // The primary key of a request (RFC 9111 4): scheme, the host in lower case, and the target

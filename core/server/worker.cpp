@@ -72,9 +72,12 @@ Worker::Worker(ListenSockets sockets, std::shared_ptr<const Runtime> runtime) {
   ctx_->origins = origins_.get();
   access_log_ = std::make_unique<accesslog::WorkerLog>(&loop_, accesslog::Writer::process(),
                                                        std::vector<std::string>{});
+  // Requests here that wait on a cache fetch (on any worker) are woken through wake_.
+  cache_wake_ = std::make_shared<cache::WorkerWake>([this] { uv_async_send(&wake_); });
   adopt(*runtime, std::move(sockets));  // the listeners poll once the thread runs the loop
   uv_async_init(&loop_, &wake_, &Worker::on_wake);
   wake_.data = this;
+
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
 }
@@ -118,10 +121,10 @@ void Worker::adopt(const Runtime& runtime, ListenSockets added) {
 
 // Each cached route gets this worker's face of its shared cache, living as long as the
 // generation (the fetches in flight on this worker are known there).
-void Worker::wire_caches(Generation& generation, const Runtime& runtime) {
+void Worker::wire_caches(Generation& generation, const Runtime& runtime) const {
   for (size_t i = 0; i < runtime.route_caches.size(); ++i) {
     if (!runtime.route_caches[i]) continue;
-    auto cache = std::make_shared<cache::WorkerCache>(runtime.route_caches[i]);
+    auto cache = std::make_shared<cache::WorkerCache>(runtime.route_caches[i], cache_wake_);
     generation.caches.resize(runtime.route_caches.size(), nullptr);
     generation.caches[i] = cache.get();
     generation.owned.push_back(std::move(cache));
@@ -239,6 +242,7 @@ void Worker::on_wake(uv_async_t* async) {
     w->open_admin(admin_fd);
   }
   if (drain && !w->draining_) w->begin_drain();
+  w->cache_wake_->advance();
 }
 
 void Worker::begin_drain() {
@@ -267,6 +271,7 @@ void Worker::on_drain_tick(uv_timer_t* timer) {
   if (ctx.client_count > 0) return;
   w->close_admin();
   uv_close(reinterpret_cast<uv_handle_t*>(&w->drain_timer_), nullptr);
+  w->cache_wake_->close();  // fetches on other workers wake this one no more
   uv_close(reinterpret_cast<uv_handle_t*>(&w->wake_), nullptr);
 }
 

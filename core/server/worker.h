@@ -70,7 +70,7 @@ class Worker {
   void begin_drain();
   void adopt(const Runtime& runtime, ListenSockets added);
   void count_metrics(Generation& generation);
-  static void wire_caches(Generation& generation, const Runtime& runtime);
+  void wire_caches(Generation& generation, const Runtime& runtime) const;
   void close_admin();
   void open_admin(int fd);
   void wire_access_log();
@@ -79,6 +79,7 @@ class Worker {
   std::thread thread_;
   uv_loop_t loop_;
   uv_async_t wake_;
+  std::shared_ptr<cache::WorkerWake> cache_wake_;  // wakes this loop for cache waiters
   uv_timer_t drain_timer_;
   std::unique_ptr<WorkerContext> ctx_;
   std::unique_ptr<forward::ForwardOrigins> origins_;  // forward listeners' destinations

@@ -375,7 +375,10 @@ def test_concurrent_misses_make_one_backend_request_and_are_served_as_it_streams
         release.wait(20)
         ex.send(b"b" * (size - size // 2))
 
-    with Backend(answering({"/big": slow_body})) as backend, Sluice(cached(backend)) as proxy:
+    # Four workers: the clients' connections land on all of them, and every one waits on the
+    # one fetch, whichever worker makes it.
+    with Backend(answering({"/big": slow_body})) as backend, \
+            Sluice(cached(backend, workers=4)) as proxy:
         clients = [Client(proxy.port, timeout=20) for _ in range(100)]
         try:
             clients[0].request("GET", "/big")
@@ -397,6 +400,34 @@ def test_concurrent_misses_make_one_backend_request_and_are_served_as_it_streams
                 c.close()
         assert len(asked(backend, "/big")) == 1
         assert "hit" in status_of(proxy.get("/big"))
+
+
+def test_requests_waiting_on_a_fetch_that_may_not_be_stored_fetch_for_themselves():
+    release = threading.Event()
+
+    def cookie(ex):
+        release.wait(10)
+        ex.respond(200, b"mine", [("Cache-Control", "max-age=60"), ("Set-Cookie", "s=1")])
+
+    with Backend(answering({"/c": cookie})) as backend, \
+            Sluice(cached(backend, workers=2)) as proxy:
+        clients = [Client(proxy.port, timeout=10) for _ in range(5)]
+        try:
+            clients[0].request("GET", "/c")
+            assert backend.wait_for(lambda _: len(asked(backend, "/c")) == 1, 5.0)
+            for c in clients[1:]:
+                c.request("GET", "/c")
+            time.sleep(0.2)
+            assert len(asked(backend, "/c")) == 1  # the others wait
+            release.set()
+            for c in clients:
+                r = c.read_response()
+                assert r.status == 200 and r.body == b"mine"
+        finally:
+            release.set()
+            for c in clients:
+                c.close()
+        assert len(asked(backend, "/c")) == 5
 
 
 # --------------------------------------------------------------------------- bounds
