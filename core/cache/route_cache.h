@@ -42,6 +42,7 @@ class WorkerCache final : public ResponseCache {
   explicit WorkerCache(std::shared_ptr<SharedCache> shared) : shared_(std::move(shared)) {}
   CacheStep begin(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
                   std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer) override;
+  CacheFigures figures() const override;
 
   SharedCache& shared() { return *shared_; }
   // Fetches in flight on this worker, by key: one per key, which later misses wait on.
