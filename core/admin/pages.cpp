@@ -1,12 +1,15 @@
 // The admin pages. Each runs on the worker that accepted the admin connection and reads only
-// that worker's config generation, the backends' shared states (atomics) and the metrics
-// registry (whose lock a scrape takes).
+// that worker's config generation, the backends' shared states (atomics), the metrics
+// registry (whose lock a scrape takes) and the generation's route caches, shared by every
+// worker (a purge drops from them).
 #include "core/admin/pages.h"
 
+#include <llhttp.h>
 #include <time.h>
 
 #include <nlohmann/json.hpp>
 
+#include "core/admin/purge.h"
 #include "core/metrics/prometheus.h"
 #include "core/proxy/worker_context.h"
 #include "health/probe.h"
@@ -107,10 +110,15 @@ std::string status_json(const conf::Snapshot& snapshot, const ProcessInfo& info)
   return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-void Pages::serve(const core::MessageHead& request, core::LocalPage* page) {
+void Pages::serve(const core::MessageHead& request, const conf::IpAddress& client,
+                  core::LocalPage* page) {
   const conf::Snapshot& snapshot = *ctx_.current->snapshot;
   const std::string_view path = request.path();
-  if (path == "/healthz") {
+  if (path == "/cache/purge") return purge(request, client, page);
+  if (request.method != HTTP_GET && request.method != HTTP_HEAD) {
+    page->status = 405;
+    page->body = "the admin listener answers GET and HEAD, and POST on /cache/purge only\n";
+  } else if (path == "/healthz") {
     page->body = "ok\n";
   } else if (path == "/readyz") {
     const Readiness r = readiness(snapshot, info_.listening.load(std::memory_order_relaxed),
@@ -121,20 +129,60 @@ void Pages::serve(const core::MessageHead& request, core::LocalPage* page) {
     page->content_type = "application/json";
     page->body = status_json(snapshot, info_);
   } else if (path == "/metrics" && info_.registry) {
-    metrics::ProcessFigures figures;
-    figures.version = info_.version;
-    figures.generation = snapshot.generation;
-    figures.config_loaded_ms = info_.config_loaded_ms.load(std::memory_order_relaxed);
-    figures.reloads_ok = info_.reloads_ok.load(std::memory_order_relaxed);
-    figures.reloads_failed = info_.reloads_failed.load(std::memory_order_relaxed);
-    figures.access_lines_dropped = info_.access_lines_dropped ? info_.access_lines_dropped() : 0;
-    figures.draining = info_.draining.load(std::memory_order_relaxed);
-    page->content_type = metrics::kPrometheusContentType;
-    page->body = info_.registry->render(snapshot, figures);
+    metrics(snapshot, page);
   } else {
     page->status = 404;
-    page->body = "no such page; there are /healthz, /readyz, /status and /metrics\n";
+    page->body =
+        "no such page; there are /healthz, /readyz, /status, /metrics and POST /cache/purge\n";
   }
+}
+
+void Pages::metrics(const conf::Snapshot& snapshot, core::LocalPage* page) {
+  metrics::ProcessFigures figures;
+  figures.version = info_.version;
+  figures.generation = snapshot.generation;
+  figures.config_loaded_ms = info_.config_loaded_ms.load(std::memory_order_relaxed);
+  figures.reloads_ok = info_.reloads_ok.load(std::memory_order_relaxed);
+  figures.reloads_failed = info_.reloads_failed.load(std::memory_order_relaxed);
+  figures.access_lines_dropped = info_.access_lines_dropped ? info_.access_lines_dropped() : 0;
+  figures.draining = info_.draining.load(std::memory_order_relaxed);
+  // A route's cache, its counters included, is shared by every worker: read once, not summed.
+  const std::vector<core::ResponseCache*>& caches = ctx_.current->caches;
+  for (size_t i = 0; i < caches.size(); ++i)
+    if (caches[i]) figures.caches.push_back({i, caches[i]->figures()});
+  page->content_type = metrics::kPrometheusContentType;
+  page->body = info_.registry->render(snapshot, figures);
+}
+
+void Pages::purge(const core::MessageHead& request, const conf::IpAddress& client,
+                  core::LocalPage* page) {
+  if (request.method != HTTP_POST) {
+    page->status = 405;
+    page->body = "/cache/purge takes POST only\n";
+    return;
+  }
+  // The admin listener may listen on a management network; dropping what is stored may not
+  // be done from there.
+  if (!is_loopback(client)) {
+    page->status = 403;
+    page->body = "/cache/purge answers loopback clients only\n";
+    return;
+  }
+  const std::string_view target = request.origin_target();
+  const size_t question = target.find('?');
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  PurgeOrder order;
+  if (const char* why = parse_purge(query, &order)) {
+    page->status = 400;
+    page->body = why;
+    page->body += '\n';
+    return;
+  }
+  const size_t purged =
+      info_.purge_caches ? info_.purge_caches(*ctx_.current, order.text, order.prefix) : 0;
+  page->content_type = "application/json";
+  page->body = "{\"purged\": " + std::to_string(purged) + "}\n";
 }
 
 }  // namespace sluice::admin

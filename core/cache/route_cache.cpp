@@ -65,6 +65,26 @@ void SharedCache::end_flight(const std::string& key, const Flight* flight) {
   if (it != flights_.end() && it->second.get() == flight) flights_.erase(it);
 }
 
+CacheFigures WorkerCache::figures() const {
+  const CacheCounters& c = shared_->counters;
+  Store& store = shared_->store;
+  const StoreCounters& s = store.counters();
+  CacheFigures f;
+  f.hits = c.hits.load(std::memory_order_relaxed);
+  f.misses = c.misses.load(std::memory_order_relaxed);
+  f.stale = c.stale.load(std::memory_order_relaxed);
+  f.revalidated = c.revalidated.load(std::memory_order_relaxed);
+  f.collapsed = c.collapsed.load(std::memory_order_relaxed);
+  f.bypassed = c.bypassed.load(std::memory_order_relaxed);
+  f.stored = s.stored.load(std::memory_order_relaxed);
+  f.evicted = s.evicted.load(std::memory_order_relaxed);
+  f.invalidated = s.invalidated.load(std::memory_order_relaxed);
+  f.bytes = store.bytes();
+  f.entries = store.count();
+  f.max_bytes = store.max_bytes();
+  return f;
+}
+
 CacheStep WorkerCache::begin(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
                              std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer) {
   const MessageHead& request = query.request;

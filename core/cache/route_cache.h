@@ -53,6 +53,7 @@ class WorkerCache final : public ResponseCache {
       : shared_(std::move(shared)), wake_(std::move(wake)) {}
   CacheStep begin(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
                   std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer) override;
+  CacheFigures figures() const override;
 
   SharedCache& shared() { return *shared_; }
   const std::shared_ptr<WorkerWake>& wake() const { return wake_; }

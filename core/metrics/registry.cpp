@@ -355,6 +355,8 @@ std::string Registry::render(const conf::Snapshot& current, const ProcessFigures
              {{"upstream", (*s.labels)[0]}, {"backend", (*s.labels)[1]}},
              ejections_locked(s.slot, *s.backend));
 
+  write_cache_families(w, current, figures.caches);
+
   w.family("sluice_access_log_lines_dropped_total", "counter",
            "Access log lines dropped because the log could not keep up.");
   w.sample("sluice_access_log_lines_dropped_total", {}, figures.access_lines_dropped);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "conf/snapshot.h"
+#include "core/metrics/cache_families.h"
 #include "core/proxy/counters.h"
 #include "core/proxy/phases.h"
 
@@ -83,6 +84,7 @@ struct ProcessFigures {
   uint64_t reloads_failed = 0;
   uint64_t access_lines_dropped = 0;
   bool draining = false;
+  std::vector<RouteCacheFigures> caches;  // the cached routes of the rendered snapshot
 };
 
 // Sums of every worker's counters, by slot (for the unit tests and the text).
@@ -124,7 +126,7 @@ class Registry {
   // Every worker's counters summed, under the lock.
   Totals sum();
   // The whole exposition: the sums, the backends of `current` (health, in-flight, ejections)
-  // and the process figures.
+  // and the process figures, its cached routes' included.
   std::string render(const conf::Snapshot& current, const ProcessFigures& figures);
 
   // The stable names: "HOST/PATH" (HOST "*" for any host) for a route.

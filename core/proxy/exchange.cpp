@@ -158,13 +158,12 @@ bool Exchange::pass_gates() {
   return true;
 }
 
-// The admin listener's pages: GET (or HEAD) only, made by the PageSource core/server wired in.
+// The admin listener's pages, made by the PageSource core/server wired in, which says what
+// methods each path takes (GET and HEAD; POST on /cache/purge).
 void Exchange::serve_page() {
   if (!ctx_.pages) return reply_locally({404, "no pages here"});
-  if (request_->method != HTTP_GET && request_->method != HTTP_HEAD)
-    return reply_locally({405, "the admin listener answers GET only"});
   LocalPage page;
-  ctx_.pages->serve(*request_, &page);
+  ctx_.pages->serve(*request_, client_.client_ip_address(), &page);
   if (request_->method == HTTP_HEAD) page.body.clear();
   prepare_local_answer();
   answer_locally(write_local_response(ctx_.blocks, page.status, page.content_type, page.body,

@@ -39,7 +39,9 @@ struct LocalReply {
 };
 
 // 5. A source that is not a backend: pages the proxy makes from its own state (the admin
-// listener's). Runs on the worker; `page` starts as an empty 200 text/plain.
+// listener's). Runs on the worker; `page` starts as an empty 200 text/plain. Every method
+// reaches it, since which a path takes is the page's business; `client` is the connection's
+// peer, for pages that only a local client may use.
 struct LocalPage {
   int status = 200;
   std::string_view content_type = "text/plain; charset=utf-8";
@@ -48,7 +50,8 @@ struct LocalPage {
 class PageSource {
  public:
   virtual ~PageSource() = default;
-  virtual void serve(const MessageHead& request, LocalPage* page) = 0;
+  virtual void serve(const MessageHead& request, const conf::IpAddress& client,
+                     LocalPage* page) = 0;
 };
 constexpr int32_t kAdminListener = -2;  // ClientSide::listener() of the admin listener
 

@@ -78,6 +78,14 @@ struct CacheQuery {
   BlockPool& blocks;        // where answer heads are written
 };
 
+// What a route's cache has done and holds, over every worker, for /metrics: plain numbers, so
+// that the pages need not know the cache's types.
+struct CacheFigures {
+  uint64_t hits = 0, misses = 0, stale = 0, revalidated = 0, collapsed = 0, bypassed = 0;
+  uint64_t stored = 0, evicted = 0, invalidated = 0;
+  uint64_t bytes = 0, entries = 0, max_bytes = 0;
+};
+
 // A route's cache on one worker.
 class ResponseCache {
  public:
@@ -86,6 +94,7 @@ class ResponseCache {
   // (where the response matters to it) kBypass.
   virtual CacheStep begin(const CacheQuery& query, ClientSide& client, CacheWaiter* waiter,
                           std::unique_ptr<CacheTicket>* ticket, CachedAnswer* answer) = 0;
+  virtual CacheFigures figures() const = 0;
 };
 
 }  // namespace sluice::core

@@ -37,6 +37,7 @@ bool open_admin(const conf::Config& config, const std::string& config_path,
   admin->config = config.admin;
   info.registry = &admin->registry;
   info.access_lines_dropped = &access_lines_dropped;
+  info.purge_caches = &purge_caches;
   for (size_t i = 0; i < workers.size(); ++i) {
     std::string error;
     const int fd = config.admin.enabled ? open_listening_socket(config.admin.address, &error) : -1;

@@ -131,6 +131,24 @@ void Worker::wire_caches(Generation& generation, const Runtime& runtime) const {
   }
 }
 
+cache::WorkerCache* worker_cache(const Generation& generation, size_t route) {
+  return static_cast<cache::WorkerCache*>(generation.cache_of(static_cast<int32_t>(route)));
+}
+
+size_t purge_caches(const Generation& generation, std::string_view key, bool prefix) {
+  size_t purged = 0;
+  std::vector<const cache::SharedCache*> done;
+  for (size_t i = 0; i < generation.caches.size(); ++i) {
+    cache::WorkerCache* route_cache = worker_cache(generation, i);
+    if (!route_cache) continue;
+    cache::SharedCache& shared = route_cache->shared();
+    if (std::find(done.begin(), done.end(), &shared) != done.end()) continue;
+    done.push_back(&shared);
+    purged += prefix ? shared.store.erase_prefix(key) : shared.store.erase(std::string(key));
+  }
+  return purged;
+}
+
 void Worker::enable_admin(int fd, admin::ProcessInfo* info, metrics::Registry* registry,
                           metrics::WorkerPart* part) {
   admin_fd_ = fd;

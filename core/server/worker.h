@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -105,5 +106,15 @@ class Worker {
   int next_admin_fd_ = kNoAdminChange;  // replace_admin's socket, until the worker takes it
   bool drain_requested_ = false;
 };
+
+// A route's cache on a worker as wire_caches made it (it alone fills Generation::caches on a
+// worker): the cache's own type, for what the proxy's interface has no need of. Null where
+// the route has no cache.
+cache::WorkerCache* worker_cache(const Generation& generation, size_t route);
+
+// POST /cache/purge: drops from every cached route of `generation` the responses stored under
+// `key` (all its variants), or with `prefix` those under any key that starts with it. A cache
+// two routes share is purged once. Returns how many responses went.
+size_t purge_caches(const Generation& generation, std::string_view key, bool prefix);
 
 }  // namespace sluice::core
