@@ -35,7 +35,8 @@ struct TwoCaches {
       std::make_shared<cache::SharedCache>(conf::CacheConfig{});
   std::shared_ptr<cache::SharedCache> second_shared =
       std::make_shared<cache::SharedCache>(conf::CacheConfig{});
-  cache::WorkerCache first{first_shared}, second{second_shared};
+  std::shared_ptr<cache::WorkerWake> wake = std::make_shared<cache::WorkerWake>([] {});
+  cache::WorkerCache first{first_shared, wake}, second{second_shared, wake};
   Generation generation;
 };
 
