@@ -19,6 +19,7 @@ class HeadBuilder {
       : block_(pool.acquire(capacity + spare)), spare_(block_->data() + capacity) {}
   char* spare() const { return spare_; }
   HeadBuilder& add(std::string_view s) {
+    if (s.empty()) return *this;  // an empty view may hold no pointer, which memcpy may not take
     std::memcpy(block_->data() + used_, s.data(), s.size());
     used_ += s.size();
     return *this;

@@ -84,14 +84,10 @@ void Exchange::start() {
   name_request();
   if (client_.listener() == kAdminListener) return serve_page();
   const int32_t listener = generation_->index_of_listener(client_.listener());
-  if (listener >= 0 && snapshot.config.listeners[listener].mode != conf::ListenerMode::kReverse) {
-    max_body_ = generation_->max_body;
-    if (max_body_ && request_->framing == Framing::kLength && request_->content_length > max_body_)
-      return reply_locally({413, "the request body is larger than this proxy accepts"});
-    return start_forward(snapshot.config.listeners[listener]);
-  }
+  const bool forward =
+      listener >= 0 && snapshot.config.listeners[listener].mode != conf::ListenerMode::kReverse;
   // The authority of an absolute-form target, else the Host field (RFC 9112 3.2.2).
-  const conf::Route* route = snapshot.match(request_->host(), request_->path());
+  const conf::Route* route = forward ? nullptr : snapshot.match(request_->host(), request_->path());
   if (route) record_.route = static_cast<int32_t>(route - snapshot.routes.data());
   // The route's body limit, else the global one. A declared length over it is refused before
   // any byte of the body is read, and before a gate could wait for one.
@@ -99,6 +95,7 @@ void Exchange::start() {
                                                             : generation_->max_body;
   if (max_body_ && request_->framing == Framing::kLength && request_->content_length > max_body_)
     return reply_locally({413, "the request body is larger than this proxy accepts"});
+  if (forward) return start_forward(snapshot.config.listeners[listener]);
   if (!pass_gates()) return;
   if (!route) return reply_locally({404, "no route for this host and path"});
   record_.upstream = static_cast<int32_t>(route->upstream);
