@@ -184,9 +184,11 @@ CachedAnswer answer(const std::shared_ptr<const StoredResponse>& stored, const C
     extra.number(size);
     extra.add("\r\n");
   }
-  extra.add("Content-Length: ");
-  extra.number(length);
-  extra.add("\r\n");
+  if (stored->head.status != 204) {  // a 204 has no Content-Length (RFC 9110 8.6)
+    extra.add("Content-Length: ");
+    extra.number(length);
+    extra.add("\r\n");
+  }
   out.status = kind == RangeKind::kRange ? 206 : stored->head.status;
   out.bytes = send_head(*stored, query, client, kind == RangeKind::kRange ? 206 : 0, extra);
   if (request.method != HTTP_HEAD && length > 0)
@@ -201,7 +203,9 @@ CachedAnswer answer_head(const StoredResponse& stored, const CacheQuery& query, 
   const MessageHead& request = query.request;
   const bool http10 = request.version_major == 1 && request.version_minor == 0;
   *chunked = false;
-  if (length >= 0) {
+  if (stored.head.status == 204) {
+    // no body and no Content-Length (RFC 9110 8.6)
+  } else if (length >= 0) {
     extra.add("Content-Length: ");
     extra.number(static_cast<uint64_t>(length));
     extra.add("\r\n");

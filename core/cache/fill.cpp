@@ -18,8 +18,13 @@ namespace {
 
 bool never_stored(const MessageHead& head, size_t i) {
   const FieldKind kind = head.kind(i);
+  // Age is computed per answer; X-Request-Id a backend echoed names the request that filled
+  // the entry, not the one answered; RFC 9111 3.1 keeps the Proxy-Authenticate fields out.
+  const std::string_view name = head.name(i);
   return is_hop_by_hop(head, i) || kind == FieldKind::kTransferEncoding ||
-         kind == FieldKind::kContentLength || equals_ignore_case(head.name(i), "Age");
+         kind == FieldKind::kContentLength || kind == FieldKind::kXRequestId ||
+         equals_ignore_case(name, "Age") || equals_ignore_case(name, "Proxy-Authenticate") ||
+         equals_ignore_case(name, "Proxy-Authentication-Info");
 }
 
 void append_field(MessageHead* to, std::string_view name, std::string_view value) {
@@ -112,15 +117,24 @@ TapStep Fill::on_not_modified(const MessageHead& response, CachedAnswer* answer,
                  now, merged.get());
   merged->bytes = head_bytes(merged->head) + merged->body->allocated();
   std::shared_ptr<const StoredResponse> fresh = merged;
-  cache_.shared().store.put(fresh);
+  // The merged fields are stored only if they may be (a 304 may bring Set-Cookie or private);
+  // this client is answered from them all the same.
+  const CacheControl merged_cc = cache_control_of(merged->head);
+  if (unstorable(query_.request, request_cc_, merged->head, merged_cc, cache_.shared().config, now))
+    cache_.shared().store.erase(key_);
+  else
+    cache_.shared().store.put(fresh);
   cache_.shared().counters.revalidated.fetch_add(1, std::memory_order_relaxed);
   if (mode_ == Mode::kRefresh) return TapStep::kServed;
-  *answer = cache::answer(fresh, query_, client_, "sluice; fwd=stale; fwd-status=304", now);
+  *answer = cache::answer(fresh, query_, client_,
+                          request_cc_.no_cache ? "sluice; fwd=request; fwd-status=304"
+                                               : "sluice; fwd=stale; fwd-status=304",
+                          now);
   return TapStep::kServed;
 }
 
 bool Fill::serve_stale_for_error(int status, CachedAnswer* answer, int64_t now) {
-  if (!stale_ || stale_->must_revalidate) return false;
+  if (!stale_ || stale_->must_revalidate || stale_->no_cache) return false;
   const int64_t staleness = stale_->current_age(now) - stale_->freshness_lifetime;
   if (stale_->stale_if_error <= 0 || staleness > stale_->stale_if_error) return false;
   cache_.shared().counters.stale.fetch_add(1, std::memory_order_relaxed);
@@ -183,9 +197,9 @@ void Fill::make_stored(const MessageHead& response, const CacheControl& response
             : response.framing == Framing::kNone ? 0
                                                  : -1;
   stored_->body = std::make_shared<Body>(length_ > 0 ? static_cast<uint64_t>(length_) : 0);
-  std::string_view vary;
-  if (response.find("Vary", &vary)) {
-    std::string_view item;
+  for (size_t i = 0; i < response.field_count(); ++i) {  // every Vary line counts
+    if (!equals_ignore_case(response.name(i), "Vary")) continue;
+    std::string_view vary = response.value(i), item;
     while (next_list_item(&vary, &item)) {
       if (item.empty()) continue;
       VaryField field;
@@ -223,6 +237,8 @@ void Fill::on_end(bool complete) {
   if (whole) {
     stored_->bytes = head_bytes(stored_->head) + stored_->body->allocated();
     cache_.shared().store.put(stored_);  // before the flight ends: later misses find it stored
+  } else if (mode_ == Mode::kRefresh && stale_) {
+    stale_->refreshing.store(false);  // nothing came of it: the next stale hit tries again
   }
   if (flight_) {
     {

@@ -96,7 +96,9 @@ const char* unstorable(const MessageHead& request, const CacheControl& request_c
       response_cc.s_maxage == kAbsent && !response_cc.must_revalidate)
     return "a response to a request with Authorization";
   if (response.find("Set-Cookie", &value)) return "Set-Cookie";
-  if (response.find("Vary", &value) && list_contains(value, "*")) return "Vary: *";
+  for (size_t i = 0; i < response.field_count(); ++i)
+    if (equals_ignore_case(response.name(i), "Vary") && list_contains(response.value(i), "*"))
+      return "Vary: *";
   if (response.framing == Framing::kLength && response.content_length > config.max_object_bytes)
     return "larger than max_object_bytes";
   const bool validators = response.find("ETag", &value) || response.find("Last-Modified", &value);
@@ -188,9 +190,11 @@ bool strong_match(std::string_view a, std::string_view b) {
 }
 
 bool not_modified(const MessageHead& request, const StoredResponse& stored) {
+  // Validators select a representation: a stored error has none (RFC 9110 13.2.1).
+  if (stored.head.status < 200 || stored.head.status >= 300) return false;
   std::string_view value;
   if (request.find("If-None-Match", &value)) {
-    if (value == "*") return stored.head.status >= 200 && stored.head.status < 300;
+    if (value == "*") return true;
     std::string_view tag;
     while (next_tag(&value, &tag))
       if (weak_match(tag, stored.etag)) return true;

@@ -94,7 +94,10 @@ CacheStep WorkerCache::begin(const CacheQuery& query, ClientSide& client, CacheW
                                              query.scheme);
     return CacheStep::kBypass;
   }
-  if ((request.method != HTTP_GET && request.method != HTTP_HEAD) || request.upgrade) {
+  // A GET with a body is no request a cache answers (RFC 9110 9.3.1 gives the body no
+  // meaning), and a body could not wait on another request's fetch.
+  if ((request.method != HTTP_GET && request.method != HTTP_HEAD) || request.upgrade ||
+      request.framing != Framing::kNone) {
     shared_->counters.bypassed.fetch_add(1, std::memory_order_relaxed);
     return CacheStep::kBypass;
   }
@@ -127,13 +130,17 @@ CacheStep WorkerCache::lookup(const CacheQuery& query, ClientSide& client, Cache
         counters.stale.fetch_add(1, std::memory_order_relaxed);
         stale_status(*stored, now, "max-stale", status, sizeof status);
         *answer = cache::answer(stored, query, client, status, now);
+        answer->outcome = "stale";
         return CacheStep::kAnswered;
       case Reuse::kStaleRefresh: {
         counters.stale.fetch_add(1, std::memory_order_relaxed);
         stale_status(*stored, now, "stale-while-revalidate", status, sizeof status);
         *answer = cache::answer(stored, query, client, status, now);
-        // One refresh per stale response, whoever serves it first.
-        if (stored->refreshing.exchange(true)) return CacheStep::kAnswered;
+        answer->outcome = "stale";
+        // One refresh per stale response, whoever serves it first, and by a GET: a HEAD's
+        // answer could not be stored.
+        if (request.method != HTTP_GET || stored->refreshing.exchange(true))
+          return CacheStep::kAnswered;
         *ticket = std::make_unique<Fill>(*this, query, client, std::move(key), request_cc,
                                          std::move(stored), Fill::Mode::kRefresh);
         return CacheStep::kRefresh;
@@ -153,7 +160,7 @@ CacheStep WorkerCache::lookup(const CacheQuery& query, ClientSide& client, Cache
                                    query.rewrite.keep_alive, 0, query.rewrite.request_id);
     client.send(&s, 1);
     block_unref(s.block);
-    *answer = CachedAnswer{504, s.length};
+    *answer = CachedAnswer{504, s.length, "miss"};
     return CacheStep::kAnswered;
   }
   if (request.method == HTTP_HEAD) {  // HEAD is answered from GET's response, never stores one

@@ -87,6 +87,21 @@ void Store::put(std::shared_ptr<const StoredResponse> response) {
   {
     std::lock_guard<std::mutex> hold(shard.lock);
     auto& variants = shard.keys[response->key];
+    // A response whose Vary names other fields replaces every variant: the backend changed how
+    // it selects, and an older variant must not shadow the new one.
+    for (auto it = variants.begin(); it != variants.end();) {
+      const StoredResponse& old = *(*it)->response;
+      bool same_names = old.vary.size() == response->vary.size();
+      for (size_t i = 0; same_names && i < old.vary.size(); ++i)
+        same_names = old.vary[i].name == response->vary[i].name;
+      if (same_names) {
+        ++it;
+        continue;
+      }
+      bytes_.fetch_sub(old.bytes, std::memory_order_relaxed);
+      shard.lru.erase(*it);
+      it = variants.erase(it);
+    }
     for (Position at : variants) {
       const StoredResponse& old = *at->response;
       bool same = old.vary.size() == response->vary.size();

@@ -52,7 +52,7 @@ void Wait::advance() {
     }
   }
   if (!stored_) {
-    if (dropped || (ended && !response)) {  // nothing to share: fetch it ourselves
+    if (dropped || (ended && (!response || !complete))) {  // nothing to share: fetch it ourselves
       leave();
       fetched_ = true;
       return waiter_->on_cache_fetch();

@@ -52,12 +52,12 @@ std::string_view trim_list_end(std::string_view value) {
   return value;
 }
 
-// The request fields that make a request conditional on what the client holds (RFC 9110 13.1).
-bool is_conditional(std::string_view name) {
-  return name.size() > 3 && (name[0] == 'I' || name[0] == 'i') &&
-         (equals_ignore_case(name, "If-None-Match") ||
-          equals_ignore_case(name, "If-Modified-Since") || equals_ignore_case(name, "If-Match") ||
-          equals_ignore_case(name, "If-Unmodified-Since") || equals_ignore_case(name, "If-Range"));
+// The fields a cache replaces when it revalidates what it holds: the client's validators, and
+// its range (the cache fetches the whole response and answers the range from it).
+bool is_cache_validator(std::string_view name) {
+  return equals_ignore_case(name, "If-None-Match") ||
+         equals_ignore_case(name, "If-Modified-Since") || equals_ignore_case(name, "Range") ||
+         equals_ignore_case(name, "If-Range");
 }
 
 class ChainNotes {
@@ -267,7 +267,7 @@ Slice write_request_head(BlockPool& pool, const MessageHead& request, const Requ
     if (absolute && kind == FieldKind::kHost) continue;
     if (kind == FieldKind::kXRequestId && !how.request_id.empty()) continue;
     if (kind == FieldKind::kProxyAuthorization && how.drop_proxy_authorization) continue;
-    if (how.drop_conditionals && is_conditional(request.name(i))) continue;
+    if (how.drop_conditionals && is_cache_validator(request.name(i))) continue;
     if (how.tunnel && kind == FieldKind::kUpgrade) {
       add_upgrade_field(out, request.name(i), request.value(i));
       continue;

@@ -40,7 +40,7 @@ struct RequestRewrite {
   // A forward proxy that asked for credentials took them: Proxy-Authorization stays here.
   bool drop_proxy_authorization = false;
   // A cache revalidating what it holds sends its own validators in place of the client's
-  // (If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, If-Range).
+  // (If-None-Match, If-Modified-Since), and no Range or If-Range: it wants the whole response.
   bool drop_conditionals = false;
   std::string_view extra_fields = {};  // more fields, each "Name: value\r\n", sent as they are
 };

@@ -8,8 +8,6 @@ namespace sluice::core {
 
 // Phase 5 from the cache. False when the request needs nothing more from the backend now.
 bool Exchange::consult_cache(ResponseCache& cache) {
-  // With the request body still arriving there is no safe place for the next request to start.
-  if (!request_done_ && request_->framing != Framing::kNone) client_.close_after();
   const bool http10 = request_->version_major == 1 && request_->version_minor == 0;
   ResponseRewrite how{client_.keeps_alive(), http10, false, false, record_.request_id};
   how.forwarded = forwarded_;

@@ -85,12 +85,13 @@ void Exchange::on_response_head() {
   if (request_head_.block) block_unref(request_head_.block);
   request_head_ = Slice{};
   record_.first_byte_ms = uv_now(ctx_.loop);
-  record_.status = head.status;
+  if (!refreshing_) record_.status = head.status;  // a refresh's client had its answer
   // A backend names its idle limit on every answer; reading the first one per connection is enough.
   if (!upstream_->reused()) upstream_->set_backend_idle_limit_ms(backend_idle_limit_ms(head));
   report_backend(head.status < 500, "a 5xx answer");
   if (request_->upgrade) client_.decline_upgrade();  // no 101: the next bytes are HTTP again
-  if (!request_done_ || head.framing == Framing::kUntilClose) client_.close_after();
+  if (!refreshing_ && (!request_done_ || head.framing == Framing::kUntilClose))
+    client_.close_after();
   std::string_view cache_fields;
   if (cache_ && !cache_head(head, &cache_fields)) return;  // the cache answered instead
   const bool http10 = request_->version_major == 1 && request_->version_minor == 0;
@@ -116,8 +117,10 @@ void Exchange::relay_interim(const MessageHead& head) {
     record_.first_byte_ms = uv_now(ctx_.loop);
   } else {
     interim_ = true;
-    // HTTP/1.0 clients do not understand interim responses.
+    // HTTP/1.0 clients do not understand interim responses, and a client whose answer came
+    // from the cache has the whole of it already.
     if (request_->version_major == 1 && request_->version_minor == 0) return;
+    if (refreshing_ || cache_served_) return;
   }
   ResponseRewrite how{true, false, head.status == 101, false, record_.request_id};
   how.forwarded = forwarded_;

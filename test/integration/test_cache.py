@@ -259,6 +259,87 @@ def test_max_stale_lets_a_request_take_a_stale_response():
         assert len(asked(backend, "/ms")) == 1
 
 
+def test_a_304_that_brings_fields_the_cache_may_not_store_answers_but_drops_the_entry():
+    def cookie_on_304(ex):
+        if ex.request.header("if-none-match") == '"c"':
+            ex.respond(304, b"", [("ETag", '"c"'), ("Cache-Control", "max-age=60"),
+                                  ("Set-Cookie", "session=2")], framing="none")
+        else:
+            ex.respond(200, b"page", [("ETag", '"c"'), ("Cache-Control", "max-age=1")])
+
+    with Backend(answering({"/k": cookie_on_304})) as backend, Sluice(cached(backend)) as proxy:
+        proxy.get("/k")
+        time.sleep(1.1)
+        r = proxy.get("/k")
+        assert r.body == b"page" and r.header("Set-Cookie") == "session=2"
+        after = proxy.get("/k")  # the cookie was never stored for others
+        assert after.header("Set-Cookie") is None
+        assert len(asked(backend, "/k")) == 3
+
+
+def test_a_revalidation_asks_for_the_whole_response_whatever_range_the_client_wants():
+    body = b"0123456789"
+
+    def validated(ex):
+        if ex.request.header("if-none-match") == '"r"':
+            ex.respond(304, b"", [("ETag", '"r"'), ("Cache-Control", "max-age=60")],
+                       framing="none")
+        else:
+            ex.respond(200, body, [("ETag", '"r"'), ("Cache-Control", "max-age=1")])
+
+    with Backend(answering({"/rr": validated})) as backend, Sluice(cached(backend)) as proxy:
+        proxy.get("/rr")
+        time.sleep(1.1)
+        r = proxy.get("/rr", [("Range", "bytes=2-4"), ("If-Range", '"r"')])
+        assert_status(r, 206)
+        assert r.body == b"234"
+        second = asked(backend, "/rr")[1]
+        assert second.header("range") is None and second.header("if-range") is None
+        assert second.header("if-none-match") == '"r"'
+
+
+def test_a_request_id_the_backend_echoed_is_not_served_to_later_requests():
+    def echo_id(ex):
+        ex.respond(200, b"e", [("Cache-Control", "max-age=60"),
+                               ("X-Request-Id", ex.request.header("x-request-id") or "none")])
+
+    with Backend(answering({"/id": echo_id})) as backend, Sluice(cached(backend)) as proxy:
+        first = proxy.get("/id", [("X-Request-Id", "first-request")])
+        assert first.header("X-Request-Id") == "first-request"
+        second = proxy.get("/id", [("X-Request-Id", "second-request")])
+        assert "hit" in status_of(second)
+        assert second.header("X-Request-Id") == "second-request"
+
+
+def test_vary_on_several_lines_counts_every_line():
+    def by_both(ex):
+        body = "%s/%s" % (ex.request.header("accept-encoding"), ex.request.header("origin"))
+        ex.respond(200, body.encode(), [("Cache-Control", "max-age=60"),
+                                        ("Vary", "Accept-Encoding"), ("Vary", "Origin")])
+
+    with Backend(answering({"/vv": by_both})) as backend, Sluice(cached(backend)) as proxy:
+        a = [("Accept-Encoding", "gzip"), ("Origin", "https://a.test")]
+        b = [("Accept-Encoding", "gzip"), ("Origin", "https://b.test")]
+        assert proxy.get("/vv", a).body == b"gzip/https://a.test"
+        assert proxy.get("/vv", b).body == b"gzip/https://b.test"
+        assert proxy.get("/vv", a).body == b"gzip/https://a.test"
+        assert len(asked(backend, "/vv")) == 2
+
+
+def test_requests_with_a_body_keep_their_connection_on_a_cached_route():
+    def post(ex):
+        ex.read_body()
+        ex.respond(200, b"posted", [])
+
+    with Backend(answering({"/form": post})) as backend, Sluice(cached(backend)) as proxy:
+        with Client(proxy.port) as c:
+            for _ in range(3):
+                r = c.exchange("POST", "/form", body=b"a=1")
+                assert_status(r, 200)
+                assert (r.header("Connection") or "").lower() != "close"
+        assert len(asked(backend, "/form")) == 3
+
+
 # --------------------------------------------------------------------------- invalidation
 
 def test_a_successful_post_invalidates_the_target_and_its_location():
@@ -317,12 +398,39 @@ def test_stale_while_revalidate_answers_at_once_and_refreshes_once():
             r = proxy.get("/swr")
             assert r.body == b"gen1" and "stale-while-revalidate" in status_of(r)
             assert time.monotonic() - started < 0.5
-        assert backend.wait_for(lambda _: len(asked(backend, "/swr")) == 2, 5.0)
+        assert backend.wait_for(lambda _: len(asked(backend, "/swr")) == 2, 5.0)  # once
         deadline = time.monotonic() + 5
         while proxy.get("/swr").body != b"gen2":
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert len(asked(backend, "/swr")) == 2
+
+
+def test_a_failed_background_refresh_is_tried_again_by_the_next_stale_hit():
+    count = {"n": 0}
+
+    def failing_once(ex):
+        count["n"] += 1
+        if count["n"] == 2:
+            ex.respond(503, b"busy", [])
+        else:
+            ex.respond(200, b"gen%d" % count["n"],
+                       [("Cache-Control", "max-age=%d, stale-while-revalidate=30" %
+                         (1 if count["n"] == 1 else 60))])
+
+    with Backend(answering({"/again": failing_once})) as backend, \
+            Sluice(cached(backend)) as proxy:
+        proxy.get("/again")
+        time.sleep(1.1)
+        assert proxy.get("/again").body == b"gen1"  # starts a refresh, which gets 503
+        assert backend.wait_for(lambda _: len(asked(backend, "/again")) == 2, 5.0)
+        time.sleep(0.2)
+        assert proxy.get("/again").body == b"gen1"  # stale still, and a second refresh
+        assert backend.wait_for(lambda _: len(asked(backend, "/again")) == 3, 5.0)
+        deadline = time.monotonic() + 5
+        while proxy.get("/again").body != b"gen3":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
 
 
 def test_stale_if_error_answers_when_the_backend_is_down_or_fails():

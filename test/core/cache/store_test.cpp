@@ -252,3 +252,15 @@ TEST_CASE("the counters count what was stored, evicted and invalidated", "[cache
   CHECK(store.counters().evicted == evicted);
   CHECK(store.counters().stored == 6);
 }
+
+TEST_CASE("a response that varies on other fields replaces every variant of its key", "[cache]") {
+  Store store(1 << 20);
+  store.put(variant(1, 100));
+  store.put(variant(2, 100));
+  store.put(response(kKey, 100));  // the backend no longer says Vary
+  CHECK(store.count() == 1);
+  CHECK(store.bytes() == 100);
+  const auto found = store.find(kKey, variant_request(1));
+  REQUIRE(found != nullptr);
+  CHECK(found->vary.empty());
+}
