@@ -15,10 +15,12 @@
 #include "core/cache/freshness.h"
 #include "core/cache/http_date.h"
 #include "core/http/http_parser.h"
+#include "test/core/cache/heads.h"
 
 using namespace sluice;
 using namespace sluice::core;
 using namespace sluice::core::cache;
+using namespace sluice::core::cache::test;
 
 namespace {
 
@@ -76,42 +78,10 @@ class CollectingClient final : public ClientSide {
   conf::IpAddress ip_;
 };
 
-std::string date(int64_t seconds) {
-  char text[kHttpDateLength];
-  format_http_date(seconds, text);
-  return std::string(text, sizeof text);
-}
-
-std::string field(std::string_view name, std::string_view value) {
-  std::string line(name);
-  line.append(": ");
-  line.append(value);
-  line.append("\r\n");
-  return line;
-}
-
 std::string body_text(size_t size) {
   std::string s(size, '\0');
   for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>('0' + i % 10);
   return s;
-}
-
-// The head of `text` and where it ends.
-MessageHead parse_head(HttpParser::Kind kind, const std::string& text, size_t* end = nullptr) {
-  HeadPool heads;
-  HttpParser parser(kind, heads, {});
-  const ParseStep step = parser.execute(text.data(), text.size());
-  REQUIRE(step.event == ParseEvent::kHead);
-  if (end) *end = step.consumed;
-  return *parser.head();
-}
-
-MessageHead request(const std::string& fields = {}, const char* method = "GET") {
-  std::string text(method);
-  text.append(" /r HTTP/1.1\r\nHost: example.com\r\n");
-  text.append(fields);
-  text.append("\r\n");
-  return parse_head(HttpParser::Kind::kRequest, text);
 }
 
 const std::string kETag = "\"v1\"";

@@ -13,45 +13,16 @@
 #include "core/cache/http_date.h"
 #include "core/http/head_writer.h"
 #include "core/http/http_parser.h"
+#include "test/core/cache/heads.h"
 
 using namespace sluice;
 using namespace sluice::core;
 using namespace sluice::core::cache;
+using namespace sluice::core::cache::test;
 
 namespace {
 
 constexpr int64_t kNow = 1700000000;
-
-std::string date(int64_t seconds) {
-  char text[kHttpDateLength];
-  format_http_date(seconds, text);
-  return std::string(text, sizeof text);
-}
-
-std::string field(std::string_view name, std::string_view value) {
-  std::string line(name);
-  line.append(": ");
-  line.append(value);
-  line.append("\r\n");
-  return line;
-}
-
-MessageHead parse_head(HttpParser::Kind kind, const std::string& text) {
-  HeadPool heads;
-  HttpParser parser(kind, heads, {});
-  const ParseStep step = parser.execute(text.data(), text.size());
-  REQUIRE(step.event == ParseEvent::kHead);
-  return *parser.head();
-}
-
-// A request for /r with `fields` ("Name: value\r\n"...).
-MessageHead request(const std::string& fields = {}, const char* method = "GET") {
-  std::string text(method);
-  text.append(" /r HTTP/1.1\r\nHost: example.com\r\n");
-  text.append(fields);
-  text.append("\r\n");
-  return parse_head(HttpParser::Kind::kRequest, text);
-}
 
 MessageHead response(int status, const std::string& fields) {
   char line[64];

@@ -9,33 +9,15 @@
 #include <vector>
 
 #include "core/http/http_parser.h"
+#include "test/core/cache/heads.h"
 
 using namespace sluice::core;
 using namespace sluice::core::cache;
+using namespace sluice::core::cache::test;
 
 namespace {
 
 const std::string kKey = "http://example.com/r";
-
-std::string field(std::string_view name, std::string_view value) {
-  std::string line(name);
-  line.append(": ");
-  line.append(value);
-  line.append("\r\n");
-  return line;
-}
-
-// A GET for /r with `fields` ("Name: value\r\n"...).
-MessageHead request(const std::string& fields = {}) {
-  std::string text("GET /r HTTP/1.1\r\nHost: example.com\r\n");
-  text.append(fields);
-  text.append("\r\n");
-  HeadPool heads;
-  HttpParser parser(HttpParser::Kind::kRequest, heads, {});
-  const ParseStep step = parser.execute(text.data(), text.size());
-  REQUIRE(step.event == ParseEvent::kHead);
-  return *parser.head();
-}
 
 MessageHead encoding(std::string_view value) {
   return request(field("Accept-Encoding", value));
