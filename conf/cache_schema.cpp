@@ -9,17 +9,19 @@ namespace {
 constexpr uint64_t kMinBytes = 65'536;             // 64 KiB: less holds hardly a response
 constexpr uint64_t kMaxBytes = uint64_t{1} << 40;  // 1 TiB: more is surely a typo
 constexpr uint32_t kMaxSeconds = 31'536'000;       // a year: longer is surely a typo
+constexpr uint32_t kMaxWaitMs = 600'000;           // ten minutes: longer is surely a typo
 
 }  // namespace
 
 // {"max_bytes": 67108864, "max_object_bytes": 1048576, "default_ttl_s": 60,
-//  "stale_if_error_s": 300, "stale_while_revalidate_s": 10}: every key optional.
+//  "stale_if_error_s": 300, "stale_while_revalidate_s": 10, "collapse_wait_ms": 5000}: every
+//  key optional.
 void Validator::read_cache(const Json& value, const std::string& path,
                            std::optional<CacheConfig>& out) {
   if (!expect_object(value, path)) return;
   check_keys(value, path,
              {"max_bytes", "max_object_bytes", "default_ttl_s", "stale_if_error_s",
-              "stale_while_revalidate_s"});
+              "stale_while_revalidate_s", "collapse_wait_ms"});
   const size_t errors_before = errors_.size();
   CacheConfig cache;
   read_uint(value, path, "max_bytes", kMinBytes, kMaxBytes, cache.max_bytes);
@@ -28,6 +30,7 @@ void Validator::read_cache(const Json& value, const std::string& path,
   read_uint(value, path, "stale_if_error_s", 0, kMaxSeconds, cache.stale_if_error_s);
   read_uint(value, path, "stale_while_revalidate_s", 0, kMaxSeconds,
             cache.stale_while_revalidate_s);
+  read_uint(value, path, "collapse_wait_ms", 0, kMaxWaitMs, cache.collapse_wait_ms);
   if (errors_.size() != errors_before) return;
   // A body larger than the whole cache could never be stored; the default max_object_bytes
   // may be what passes a small max_bytes, so the error names both values.

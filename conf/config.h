@@ -187,6 +187,9 @@ struct CacheConfig {
   uint32_t default_ttl_s = 0;             // freshness of a response that states none (0: none)
   uint32_t stale_if_error_s = 0;          // a stale answer may stand in for an error this long
   uint32_t stale_while_revalidate_s = 0;  // ... or be served while it is refreshed
+  // A miss waits this long for another request's fetch of the same response to bring its
+  // head, then fetches for itself (0: misses never wait on one another).
+  uint32_t collapse_wait_ms = 5000;
   bool operator==(const CacheConfig&) const = default;
 };
 

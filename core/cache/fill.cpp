@@ -120,7 +120,7 @@ TapStep Fill::on_not_modified(const MessageHead& response, CachedAnswer* answer,
   // The merged fields are stored only if they may be (a 304 may bring Set-Cookie or private);
   // this client is answered from them all the same.
   const CacheControl merged_cc = cache_control_of(merged->head);
-  if (unstorable(query_.request, request_cc_, merged->head, merged_cc, cache_.shared().config, now))
+  if (unshareable(query_.request, request_cc_, merged->head, merged_cc))
     cache_.shared().store.erase(key_);
   else
     cache_.shared().store.put(fresh);

@@ -74,6 +74,8 @@ class Wait final : public CacheTicket {
   // Sends what the flight holds beyond what went already; ends, or fetches for itself, when
   // the flight says so. Runs on this request's worker when woken.
   void advance();
+  // Fetches for itself if collapse_wait_ms passed before anything could be sent.
+  void expire();
 
  private:
   void leave();
@@ -85,6 +87,7 @@ class Wait final : public CacheTicket {
   CacheWaiter* waiter_;
   std::shared_ptr<const StoredResponse> stored_;  // once its head went to the client
   uint64_t sent_ = 0;                             // body bytes sent so far
+  const uint64_t deadline_ns_;                    // when waiting for the head ends
   bool chunked_ = false;
   bool fetched_ = false;  // waiting ended without an answer: it went to the backend
 };

@@ -18,6 +18,17 @@ void WorkerWake::close() {
   send_ = nullptr;
 }
 
+void WorkerWake::add(Wait* wait) {
+  waits_.push_back(wait);
+  if (arm_) arm_();
+}
+
+void WorkerWake::expire() {
+  const std::vector<Wait*> now = waits_;
+  for (Wait* w : now)
+    if (std::find(waits_.begin(), waits_.end(), w) != waits_.end()) w->expire();
+}
+
 void WorkerWake::remove(Wait* wait) {
   std::erase(waits_, wait);
 }

@@ -20,17 +20,23 @@ class Wait;
 // which its loop advances when woken.
 class WorkerWake {
  public:
-  explicit WorkerWake(std::function<void()> send) : send_(std::move(send)) {}
+  // `send` wakes the loop (any thread); `arm` asks the loop to call expire() every so often
+  // while requests wait (loop thread).
+  explicit WorkerWake(std::function<void()> send, std::function<void()> arm = {})
+      : send_(std::move(send)), arm_(std::move(arm)) {}
   void wake();   // any thread; nothing once closed
   void close();  // the worker's wake-up handle is going away
   // Loop thread only.
-  void add(Wait* wait) { waits_.push_back(wait); }
+  void add(Wait* wait);
   void remove(Wait* wait);
   void advance();  // each waiting request sends what has come since it last looked
+  void expire();   // requests that waited too long with nothing sent fetch for themselves
+  bool waiting() const { return !waits_.empty(); }
 
  private:
   std::mutex lock_;
   std::function<void()> send_;
+  std::function<void()> arm_;
   std::vector<Wait*> waits_;
 };
 

@@ -83,12 +83,8 @@ bool heuristically_cacheable(int status) {
   }
 }
 
-const char* unstorable(const MessageHead& request, const CacheControl& request_cc,
-                       const MessageHead& response, const CacheControl& response_cc,
-                       const conf::CacheConfig& config, int64_t now) {
-  if (request.method != HTTP_GET) return "only responses to GET are stored";
-  if (response.status < 200 || response.status == 206 || response.status == 304)
-    return "not a complete final response";
+const char* unshareable(const MessageHead& request, const CacheControl& request_cc,
+                        const MessageHead& response, const CacheControl& response_cc) {
   if (request_cc.no_store || response_cc.no_store) return "no-store";
   if (response_cc.private_) return "private";
   std::string_view value;
@@ -99,6 +95,17 @@ const char* unstorable(const MessageHead& request, const CacheControl& request_c
   for (size_t i = 0; i < response.field_count(); ++i)
     if (equals_ignore_case(response.name(i), "Vary") && list_contains(response.value(i), "*"))
       return "Vary: *";
+  return nullptr;
+}
+
+const char* unstorable(const MessageHead& request, const CacheControl& request_cc,
+                       const MessageHead& response, const CacheControl& response_cc,
+                       const conf::CacheConfig& config, int64_t now) {
+  if (request.method != HTTP_GET) return "only responses to GET are stored";
+  if (response.status < 200 || response.status == 206 || response.status == 304)
+    return "not a complete final response";
+  if (const char* why = unshareable(request, request_cc, response, response_cc)) return why;
+  std::string_view value;
   if (response.framing == Framing::kLength && response.content_length > config.max_object_bytes)
     return "larger than max_object_bytes";
   const bool validators = response.find("ETag", &value) || response.find("Last-Modified", &value);

@@ -21,6 +21,12 @@ const char* unstorable(const MessageHead& request, const CacheControl& request_c
                        const MessageHead& response, const CacheControl& response_cc,
                        const conf::CacheConfig& config, int64_t now);
 
+// Why fields of `response` may not be kept for other clients, whatever the request's method
+// (no-store, private, Authorization, Set-Cookie, Vary: *); nullptr when they may. A 304's
+// merged fields are checked with this before they replace what is stored.
+const char* unshareable(const MessageHead& request, const CacheControl& request_cc,
+                        const MessageHead& response, const CacheControl& response_cc);
+
 // The freshness lifetime in seconds (RFC 9111 4.2.1): s-maxage, max-age, Expires against
 // Date, the route's default_ttl_s, then 10% of the time since Last-Modified (at most a day)
 // for a status that allows it. 0 when stale from the start (an invalid Expires, say).

@@ -167,7 +167,7 @@ CacheStep WorkerCache::lookup(const CacheQuery& query, ClientSide& client, Cache
     counters.bypassed.fetch_add(1, std::memory_order_relaxed);
     return CacheStep::kBypass;
   }
-  if (!request_cc.no_cache && !stored) {
+  if (!request_cc.no_cache && !stored && shared_->config.collapse_wait_ms > 0) {
     if (std::shared_ptr<Flight> flight = shared_->flight(key)) {
       auto wait = std::make_unique<Wait>(*this, std::move(flight), query, client, waiter);
       *ticket = std::move(wait);

@@ -3,10 +3,22 @@
 // goes to the backend itself when the flight will share nothing.
 #include <llhttp.h>
 
+#include <chrono>
+
 #include "core/cache/answer.h"
 #include "core/cache/fill.h"
 
 namespace sluice::core::cache {
+
+namespace {
+
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
 
 Wait::Wait(WorkerCache& cache, std::shared_ptr<Flight> flight, const CacheQuery& query,
            ClientSide& client, CacheWaiter* waiter)
@@ -14,10 +26,18 @@ Wait::Wait(WorkerCache& cache, std::shared_ptr<Flight> flight, const CacheQuery&
       wake_(cache.wake()),
       query_(query),
       client_(client),
-      waiter_(waiter) {
+      waiter_(waiter),
+      deadline_ns_(steady_ns() + uint64_t{cache.shared().config.collapse_wait_ms} * 1'000'000) {
   flight_->watch(wake_);
   wake_->add(this);
   cache.shared().counters.collapsed.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Wait::expire() {
+  if (!flight_ || stored_ || steady_ns() < deadline_ns_) return;
+  leave();
+  fetched_ = true;
+  waiter_->on_cache_fetch();
 }
 
 Wait::~Wait() {

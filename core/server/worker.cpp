@@ -72,8 +72,12 @@ Worker::Worker(ListenSockets sockets, std::shared_ptr<const Runtime> runtime) {
   ctx_->origins = origins_.get();
   access_log_ = std::make_unique<accesslog::WorkerLog>(&loop_, accesslog::Writer::process(),
                                                        std::vector<std::string>{});
-  // Requests here that wait on a cache fetch (on any worker) are woken through wake_.
-  cache_wake_ = std::make_shared<cache::WorkerWake>([this] { uv_async_send(&wake_); });
+  // Requests here that wait on a cache fetch (on any worker) are woken through wake_, and
+  // looked at every 100 ms while any waits (collapse_wait_ms).
+  uv_timer_init(&loop_, &cache_timer_);
+  cache_timer_.data = this;
+  cache_wake_ = std::make_shared<cache::WorkerWake>([this] { uv_async_send(&wake_); },
+                                                    [this] { arm_cache_timer(); });
   adopt(*runtime, std::move(sockets));  // the listeners poll once the thread runs the loop
   uv_async_init(&loop_, &wake_, &Worker::on_wake);
   wake_.data = this;
@@ -263,6 +267,17 @@ void Worker::on_wake(uv_async_t* async) {
   w->cache_wake_->advance();
 }
 
+void Worker::arm_cache_timer() {
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&cache_timer_))) return;
+  uv_timer_start(&cache_timer_, &Worker::on_cache_tick, 100, 100);
+}
+
+void Worker::on_cache_tick(uv_timer_t* timer) {
+  auto* w = static_cast<Worker*>(timer->data);
+  w->cache_wake_->expire();
+  if (!w->cache_wake_->waiting()) uv_timer_stop(timer);
+}
+
 void Worker::begin_drain() {
   draining_ = true;
   ctx_->draining = true;
@@ -289,6 +304,7 @@ void Worker::on_drain_tick(uv_timer_t* timer) {
   if (ctx.client_count > 0) return;
   w->close_admin();
   uv_close(reinterpret_cast<uv_handle_t*>(&w->drain_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->cache_timer_), nullptr);
   w->cache_wake_->close();  // fetches on other workers wake this one no more
   uv_close(reinterpret_cast<uv_handle_t*>(&w->wake_), nullptr);
 }

@@ -72,6 +72,8 @@ class Worker {
   void adopt(const Runtime& runtime, ListenSockets added);
   void count_metrics(Generation& generation);
   void wire_caches(Generation& generation, const Runtime& runtime) const;
+  void arm_cache_timer();
+  static void on_cache_tick(uv_timer_t* timer);
   void close_admin();
   void open_admin(int fd);
   void wire_access_log();
@@ -81,6 +83,7 @@ class Worker {
   uv_loop_t loop_;
   uv_async_t wake_;
   std::shared_ptr<cache::WorkerWake> cache_wake_;  // wakes this loop for cache waiters
+  uv_timer_t cache_timer_;                         // ends waits past collapse_wait_ms
   uv_timer_t drain_timer_;
   std::unique_ptr<WorkerContext> ctx_;
   std::unique_ptr<forward::ForwardOrigins> origins_;  // forward listeners' destinations

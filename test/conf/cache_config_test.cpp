@@ -62,12 +62,14 @@ TEST_CASE("cache: an empty object turns it on with every default", "[conf][cache
   CHECK(cache.default_ttl_s == 0);
   CHECK(cache.stale_if_error_s == 0);
   CHECK(cache.stale_while_revalidate_s == 0);
+  CHECK(cache.collapse_wait_ms == 5000);
 }
 
 TEST_CASE("cache: each key is read", "[conf][cache]") {
   const CacheConfig cache = parsed_cache(
       "{\"max_bytes\": 67108864, \"max_object_bytes\": 1048576, \"default_ttl_s\": 30, "
-      "\"stale_if_error_s\": 60, \"stale_while_revalidate_s\": 10}");
+      "\"stale_if_error_s\": 60, \"stale_while_revalidate_s\": 10, \"collapse_wait_ms\": 250}");
+  CHECK(cache.collapse_wait_ms == 250);
   CHECK(cache.max_bytes == 67108864);
   CHECK(cache.max_object_bytes == 1048576);
   CHECK(cache.default_ttl_s == 30);
@@ -95,6 +97,13 @@ TEST_CASE("cache: the bounds of each key are inclusive", "[conf][cache]") {
   CHECK(high.default_ttl_s == 31536000);
   CHECK(high.stale_if_error_s == 31536000);
   CHECK(high.stale_while_revalidate_s == 31536000);
+}
+
+TEST_CASE("cache: collapse_wait_ms takes 0 to ten minutes", "[conf][cache]") {
+  CHECK(parsed_cache("{\"collapse_wait_ms\": 0}").collapse_wait_ms == 0);
+  CHECK(parsed_cache("{\"collapse_wait_ms\": 600000}").collapse_wait_ms == 600000);
+  require_error(with_cache("{\"collapse_wait_ms\": 600001}"), "/routes/0/cache/collapse_wait_ms",
+                kRouteLine, {"an integer 0..600000"});
 }
 
 TEST_CASE("cache: max_bytes out of its bounds is refused", "[conf][cache]") {

@@ -211,6 +211,27 @@ def test_a_stale_entry_is_revalidated_and_a_304_refreshes_it_with_updated_fields
         assert len(asked(backend, "/r")) == 2
 
 
+def test_a_head_that_revalidates_with_a_304_refreshes_the_stored_response():
+    def validated(ex):
+        if ex.request.header("if-none-match") == '"h"':
+            ex.respond(304, b"", [("ETag", '"h"'), ("Cache-Control", "max-age=60")],
+                       framing="none")
+        else:
+            ex.respond(200, b"hbody", [("ETag", '"h"'), ("Cache-Control", "max-age=1")])
+
+    with Backend(answering({"/hr": validated})) as backend, Sluice(cached(backend)) as proxy:
+        proxy.get("/hr")
+        time.sleep(1.1)
+        with Client(proxy.port) as c:
+            c.request("HEAD", "/hr")
+            r = c.read_response(head_request=True)
+            assert_status(r, 200)
+            assert r.header("Content-Length") == "5" and r.body == b""
+        assert asked(backend, "/hr")[1].method == "HEAD"
+        assert "hit" in status_of(proxy.get("/hr"))  # fresh for a minute now
+        assert len(asked(backend, "/hr")) == 2
+
+
 def test_a_client_conditional_request_gets_304_from_a_fresh_entry():
     with Backend(answering({
             "/c": (200, [("Cache-Control", "max-age=60"), ("ETag", 'W/"abc"'),
@@ -508,6 +529,32 @@ def test_concurrent_misses_make_one_backend_request_and_are_served_as_it_streams
                 c.close()
         assert len(asked(backend, "/big")) == 1
         assert "hit" in status_of(proxy.get("/big"))
+
+
+def test_a_miss_that_waits_longer_than_collapse_wait_ms_fetches_for_itself():
+    release = threading.Event()
+
+    def first_hangs(ex):
+        if ex.request.header("x-first"):
+            release.wait(10)
+        ex.respond(200, b"w", [("Cache-Control", "max-age=60")])
+
+    with Backend(answering({"/w": first_hangs})) as backend, \
+            Sluice(cached(backend, {"collapse_wait_ms": 300})) as proxy:
+        with Client(proxy.port, timeout=10) as first, Client(proxy.port, timeout=10) as second:
+            try:
+                first.request("GET", "/w", [("X-First", "1")])
+                assert backend.wait_for(lambda _: len(asked(backend, "/w")) == 1, 5.0)
+                started = time.monotonic()
+                second.request("GET", "/w")
+                r = second.read_response()
+                waited = time.monotonic() - started
+                assert r.status == 200 and r.body == b"w"
+                assert 0.25 <= waited < 3.0, waited
+                assert len(asked(backend, "/w")) == 2
+            finally:
+                release.set()
+            assert first.read_response().status == 200
 
 
 def test_requests_waiting_on_a_fetch_that_may_not_be_stored_fetch_for_themselves():
