@@ -13,10 +13,11 @@
 #include "core/cache/flight.h"
 #include "core/cache/route_cache.h"
 #include "core/cache/stored_response.h"
+#include "core/proxy/upstream.h"
 
 namespace sluice::core::cache {
 
-class Fill final : public CacheTicket {
+class Fill final : public CacheTicket, public UpstreamUser {
  public:
   enum class Mode : uint8_t { kMiss, kRevalidate, kRefresh };
   Fill(WorkerCache& cache, const CacheQuery& query, ClientSide& client, std::string key,
@@ -30,8 +31,22 @@ class Fill final : public CacheTicket {
   void on_end(bool complete) override;
   bool on_error(CachedAnswer* answer) override;
   std::string_view outcome() const override { return outcome_; }
+  bool carry_on(UpstreamConnection* conn, WorkerContext& ctx, Generation* generation,
+                uint32_t response_timeout_ms) override;
+  // Ends a carried fetch now (the worker is stopping).
+  void abandon() { end_carried(false); }
+
+  // UpstreamUser: a carried fetch reads the rest of the body itself (carried.cpp).
+  void on_upstream_connected(int) override {}
+  void on_upstream_read(Block* block, const char* data, size_t length) override;
+  void on_upstream_eof() override;
+  void on_upstream_error(int) override { end_carried(false); }
+  void on_upstream_drained() override {}
+  void on_upstream_timeout() override { end_carried(false); }
 
  private:
+  static void carried_body(void* self, const char* data, size_t length);
+  void end_carried(bool complete);
   TapStep on_not_modified(const MessageHead& response, CachedAnswer* answer, int64_t now);
   bool serve_stale_for_error(int status, CachedAnswer* answer, int64_t now);
   void make_stored(const MessageHead& response, const CacheControl& response_cc, int64_t now);
@@ -51,6 +66,11 @@ class Fill final : public CacheTicket {
   std::shared_ptr<StoredResponse> stored_;  // the response being stored, while it may be
   int64_t length_ = -1;
   std::shared_ptr<Flight> flight_;  // a miss's, which other misses wait on
+  // A carried fetch: the connection it reads, and what it holds until it ends.
+  UpstreamConnection* conn_ = nullptr;
+  WorkerContext* ctx_ = nullptr;
+  Generation* generation_ = nullptr;
+  uint32_t response_timeout_ms_ = 0;
   std::string_view outcome_ = "miss";
   bool ended_ = false;
 };

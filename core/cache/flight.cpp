@@ -29,6 +29,14 @@ void WorkerWake::expire() {
     if (std::find(waits_.begin(), waits_.end(), w) != waits_.end()) w->expire();
 }
 
+void WorkerWake::uncarry(Fill* fill) {
+  std::erase(carried_, fill);
+}
+
+void WorkerWake::abandon_carried() {
+  while (!carried_.empty()) carried_.back()->abandon();  // each leaves the list as it ends
+}
+
 void WorkerWake::remove(Wait* wait) {
   std::erase(waits_, wait);
 }

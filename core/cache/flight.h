@@ -14,6 +14,7 @@
 
 namespace sluice::core::cache {
 
+class Fill;
 class Wait;
 
 // One per worker: wakes its loop from any thread, and holds the worker's waiting requests,
@@ -32,12 +33,17 @@ class WorkerWake {
   void advance();  // each waiting request sends what has come since it last looked
   void expire();   // requests that waited too long with nothing sent fetch for themselves
   bool waiting() const { return !waits_.empty(); }
+  // Fetches this worker carries on after their clients left, ended when the worker stops.
+  void carry(Fill* fill) { carried_.push_back(fill); }
+  void uncarry(Fill* fill);
+  void abandon_carried();
 
  private:
   std::mutex lock_;
   std::function<void()> send_;
   std::function<void()> arm_;
   std::vector<Wait*> waits_;
+  std::vector<Fill*> carried_;
 };
 
 struct Flight {

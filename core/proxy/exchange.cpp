@@ -51,6 +51,12 @@ Exchange::Exchange(WorkerContext& ctx, ClientSide& client, std::unique_ptr<Messa
 }
 
 Exchange::~Exchange() {
+  // A fetch others wait on goes on without this exchange's client, if the ticket can carry it.
+  if (cache_ && upstream_ && !cache_served_ && response_started_ && upstream_->parser().in_body() &&
+      cache_->carry_on(upstream_, ctx_, generation_, timeouts().upstream_response_ms)) {
+    cache_.release();  // it ends itself with the fetch
+    upstream_ = nullptr;
+  }
   cache_.reset();  // it may end a fetch others wait on, while its generation is still held
   if (finding_origin_) ctx_.origins->cancel(this);
   ctx_.backend_slots.leave(this);

@@ -15,6 +15,9 @@
 namespace sluice::core {
 
 class ClientSide;
+class UpstreamConnection;
+struct Generation;
+struct WorkerContext;
 
 // A response the cache sent the client itself: what the exchange's record needs of it.
 struct CachedAnswer {
@@ -68,6 +71,13 @@ class CacheTicket {
   virtual bool on_error(CachedAnswer* answer) = 0;
   // For the record: "hit", "miss", "stale", "revalidated", "collapsed", "bypass" ...
   virtual std::string_view outcome() const = 0;
+  // The exchange is ending while the backend is still sending the body (its client went away):
+  // true when the ticket reads the rest itself for requests that wait on it. It then owns the
+  // connection and itself, holds `generation` until it is done, and the exchange lets go of
+  // both without closing or deleting them.
+  virtual bool carry_on(UpstreamConnection*, WorkerContext&, Generation*, uint32_t) {
+    return false;
+  }
 };
 
 // A request as the cache sees it.

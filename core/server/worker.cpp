@@ -302,6 +302,8 @@ void Worker::on_drain_tick(uv_timer_t* timer) {
   }
   ctx.upstreams.close_all();
   if (ctx.client_count > 0) return;
+  // Fetches carried on for waiting requests end with the last client: nobody is left to wait.
+  w->cache_wake_->abandon_carried();
   w->close_admin();
   uv_close(reinterpret_cast<uv_handle_t*>(&w->drain_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->cache_timer_), nullptr);

@@ -7,6 +7,8 @@ docs/cache.md's table names the test behind each of its rows."""
 
 import json
 import signal
+import socket
+import struct
 import threading
 import time
 
@@ -529,6 +531,44 @@ def test_concurrent_misses_make_one_backend_request_and_are_served_as_it_streams
                 c.close()
         assert len(asked(backend, "/big")) == 1
         assert "hit" in status_of(proxy.get("/big"))
+
+
+def test_waiting_requests_get_the_whole_response_when_the_fetching_client_goes_away():
+    size = 2 * MiB
+    release = threading.Event()
+
+    def slow_body(ex):
+        ex.send_head(200, [("Cache-Control", "max-age=60"), ("Content-Length", str(size))])
+        ex.send(b"a" * (size // 2))
+        release.wait(20)
+        ex.send(b"b" * (size - size // 2))
+
+    with Backend(answering({"/gone": slow_body})) as backend, \
+            Sluice(cached(backend, workers=2)) as proxy:
+        fetching = Client(proxy.port, timeout=20)
+        waiting = [Client(proxy.port, timeout=20) for _ in range(10)]
+        try:
+            fetching.request("GET", "/gone")
+            assert backend.wait_for(lambda _: len(asked(backend, "/gone")) == 1, 5.0)
+            assert_status(fetching.read_head(), 200)
+            for c in waiting:
+                c.request("GET", "/gone")
+            for c in waiting:
+                assert_status(c.read_head(), 200)
+                assert c.recv_exact(size // 2) == b"a" * (size // 2)
+            fetching.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+            fetching.close()  # a reset, mid-body
+            time.sleep(0.3)
+            release.set()
+            for c in waiting:
+                assert c.recv_exact(size - size // 2) == b"b" * (size - size // 2)
+        finally:
+            release.set()
+            for c in waiting:
+                c.close()
+        assert len(asked(backend, "/gone")) == 1
+        assert "hit" in status_of(proxy.get("/gone"))  # and it was stored
 
 
 def test_a_miss_that_waits_longer_than_collapse_wait_ms_fetches_for_itself():
