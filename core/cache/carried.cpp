@@ -1,15 +1,18 @@
-// A fetch that others wait on outlives the exchange that made it: when that exchange's client
-// goes away in the middle of the body, the Fill takes the backend connection and reads the rest
-// itself, so the waiting requests (on any worker) get the whole response and it is stored.
+// A fetch can outlive the exchange that made it: when requests wait on it and that exchange's
+// client goes away in the middle of the body, or when it is a stale-while-revalidate refresh
+// whose client has its answer, the Fill takes the backend connection and reads the rest itself,
+// so the waiting requests (on any worker) get the whole response, and it is stored.
 #include "core/cache/fill.h"
 #include "core/proxy/worker_context.h"
 
 namespace sluice::core::cache {
 
 bool Fill::carry_on(UpstreamConnection* conn, WorkerContext& ctx, Generation* generation,
-                    uint32_t response_timeout_ms) {
-  if (!flight_ || !stored_ || ended_ || mode_ != Mode::kMiss) return false;
-  {
+                    uint32_t response_timeout_ms, const char* unread, size_t unread_length) {
+  if (!stored_ || ended_) return false;
+  // A refresh is what stale-while-revalidate promised; a miss goes on only for those waiting.
+  if (mode_ != Mode::kRefresh) {
+    if (!flight_) return false;
     std::lock_guard<std::mutex> hold(flight_->lock);
     if (flight_->watchers.empty()) return false;  // nobody waits: no reason to read on
   }
@@ -23,6 +26,7 @@ bool Fill::carry_on(UpstreamConnection* conn, WorkerContext& ctx, Generation* ge
   conn->parser().set_body_sink(&Fill::carried_body, this);
   conn->stream().read_start();  // the client may have held it back
   conn->deadline().set(response_timeout_ms_);
+  if (unread_length > 0) on_upstream_read(nullptr, unread, unread_length);  // may end it
   return true;
 }
 

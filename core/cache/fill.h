@@ -32,7 +32,7 @@ class Fill final : public CacheTicket, public UpstreamUser {
   bool on_error(CachedAnswer* answer) override;
   std::string_view outcome() const override { return outcome_; }
   bool carry_on(UpstreamConnection* conn, WorkerContext& ctx, Generation* generation,
-                uint32_t response_timeout_ms) override;
+                uint32_t response_timeout_ms, const char* unread, size_t unread_length) override;
   // Ends a carried fetch now (the worker is stopping).
   void abandon() { end_carried(false); }
 

@@ -88,6 +88,19 @@ void Exchange::end_refresh() {
   client_.done();
 }
 
+// A refresh whose response has a body: the ticket reads it on its own, from the bytes after the
+// head, and the client's connection is free at once for its next request.
+bool Exchange::hand_over_refresh(const char* unread, size_t length) {
+  if (!cache_ || !upstream_ || !upstream_->parser().in_body()) return false;
+  if (!cache_->carry_on(upstream_, ctx_, generation_, timeouts().upstream_response_ms, unread,
+                        length))
+    return false;
+  cache_.release();  // it ends itself with the fetch
+  upstream_ = nullptr;
+  end_refresh();
+  return true;
+}
+
 void Exchange::on_cache_head(const CachedAnswer& answer) {
   record_.status = answer.status;
   record_.response_bytes += answer.bytes;

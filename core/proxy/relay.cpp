@@ -62,6 +62,7 @@ void Exchange::relay_response(Block* block, const char* data, size_t length) {
         data += step.consumed;
         length -= step.consumed;
         on_response_head();
+        if (refreshing_ && hand_over_refresh(data, length)) return;
         continue;
       case ParseEvent::kEnd:
       case ParseEvent::kUpgrade:

@@ -71,11 +71,15 @@ class CacheTicket {
   virtual bool on_error(CachedAnswer* answer) = 0;
   // For the record: "hit", "miss", "stale", "revalidated", "collapsed", "bypass" ...
   virtual std::string_view outcome() const = 0;
-  // The exchange is ending while the backend is still sending the body (its client went away):
-  // true when the ticket reads the rest itself for requests that wait on it. It then owns the
-  // connection and itself, holds `generation` until it is done, and the exchange lets go of
-  // both without closing or deleting them.
-  virtual bool carry_on(UpstreamConnection*, WorkerContext&, Generation*, uint32_t) {
+  // The exchange is ending while the backend is still sending the body (its client went away,
+  // or a refresh's client has its answer): true when the ticket reads the rest itself, from
+  // the `unread` bytes already received on. It then owns the connection and itself, holds
+  // `generation` until it is done, and the exchange lets go of both without closing or
+  // deleting them.
+  virtual bool carry_on(UpstreamConnection*, WorkerContext&, Generation*, uint32_t,
+                        const char* unread = nullptr, size_t unread_length = 0) {
+    (void)unread;
+    (void)unread_length;
     return false;
   }
 };

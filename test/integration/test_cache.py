@@ -429,6 +429,35 @@ def test_stale_while_revalidate_answers_at_once_and_refreshes_once():
         assert len(asked(backend, "/swr")) == 2
 
 
+def test_a_refresh_with_a_slow_body_leaves_the_client_connection_free():
+    count = {"n": 0}
+
+    def slow_second_body(ex):
+        count["n"] += 1
+        body = b"gen%d" % count["n"]
+        ex.send_head(200, [("Cache-Control", "max-age=%d, stale-while-revalidate=30" %
+                            (1 if count["n"] == 1 else 60)),
+                           ("Content-Length", str(len(body)))])
+        if count["n"] > 1:
+            time.sleep(1.5)  # the refresh's body comes slowly
+        ex.send(body)
+
+    with Backend(answering({"/slowb": slow_second_body})) as backend, \
+            Sluice(cached(backend)) as proxy:
+        proxy.get("/slowb")
+        time.sleep(1.1)
+        with Client(proxy.port) as c:
+            assert c.exchange("GET", "/slowb").body == b"gen1"  # stale; starts the refresh
+            started = time.monotonic()
+            assert c.exchange("GET", "/slowb").body == b"gen1"  # the same connection, at once
+            assert time.monotonic() - started < 0.5
+        deadline = time.monotonic() + 5
+        while proxy.get("/slowb").body != b"gen2":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert len(asked(backend, "/slowb")) == 2
+
+
 def test_a_failed_background_refresh_is_tried_again_by_the_next_stale_hit():
     count = {"n": 0}
 
