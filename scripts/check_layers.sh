@@ -14,7 +14,7 @@ layers=(
   "health:core/io core/http balancer conf"
   "core/proxy:core/io core/http balancer conf health"
   "core/forward:core/io core/http balancer conf health core/proxy"
-  "core/cache:core/io core/http conf core/proxy"
+  "core/cache:core/io core/http balancer conf core/proxy"
   "core/accesslog:core/io core/http conf core/proxy"
   "core/metrics:core/io core/http balancer conf core/proxy"
   "core/admin:core/io core/http balancer conf health core/proxy core/metrics"

@@ -31,8 +31,7 @@ class Fill final : public CacheTicket, public UpstreamUser {
   void on_end(bool complete) override;
   bool on_error(CachedAnswer* answer) override;
   std::string_view outcome() const override { return outcome_; }
-  bool carry_on(UpstreamConnection* conn, WorkerContext& ctx, Generation* generation,
-                uint32_t response_timeout_ms, const char* unread, size_t unread_length) override;
+  bool carry_on(const CarriedFetch& fetch) override;
   // Ends a carried fetch now (the worker is stopping).
   void abandon() { end_carried(false); }
 
@@ -71,6 +70,9 @@ class Fill final : public CacheTicket, public UpstreamUser {
   WorkerContext* ctx_ = nullptr;
   Generation* generation_ = nullptr;
   uint32_t response_timeout_ms_ = 0;
+  balancer::BackendState* counted_ = nullptr;
+  const balancer::BackendState* slot_ = nullptr;
+  std::string_view upstream_;
   std::string_view outcome_ = "miss";
   bool ended_ = false;
 };

@@ -35,6 +35,7 @@ class WorkerWake {
   bool waiting() const { return !waits_.empty(); }
   // Fetches this worker carries on after their clients left, ended when the worker stops.
   void carry(Fill* fill) { carried_.push_back(fill); }
+  bool carrying() const { return !carried_.empty(); }
   void uncarry(Fill* fill);
   void abandon_carried();
 

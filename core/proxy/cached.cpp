@@ -92,12 +92,24 @@ void Exchange::end_refresh() {
 // head, and the client's connection is free at once for its next request.
 bool Exchange::hand_over_refresh(const char* unread, size_t length) {
   if (!cache_ || !upstream_ || !upstream_->parser().in_body()) return false;
-  if (!cache_->carry_on(upstream_, ctx_, generation_, timeouts().upstream_response_ms, unread,
-                        length))
-    return false;
+  record_.cache = cache_->outcome();  // the ticket is gone by the time the record closes
+  if (!hand_over_fetch(unread, length)) return false;
+  end_refresh();
+  return true;
+}
+
+// The ticket reads the rest of the response on its own: the connection, the backend's
+// in-flight count and its max_connections slot go with it.
+bool Exchange::hand_over_fetch(const char* unread, size_t length) {
+  CarriedFetch fetch{upstream_, ctx_, generation_, timeouts().upstream_response_ms, unread, length};
+  fetch.counted = counted_;
+  fetch.slot = slot_;
+  if (slot_) fetch.upstream = upstream_config().pool.name;
+  if (!cache_->carry_on(fetch)) return false;
   cache_.release();  // it ends itself with the fetch
   upstream_ = nullptr;
-  end_refresh();
+  counted_ = nullptr;
+  slot_ = nullptr;
   return true;
 }
 

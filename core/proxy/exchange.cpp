@@ -52,11 +52,8 @@ Exchange::Exchange(WorkerContext& ctx, ClientSide& client, std::unique_ptr<Messa
 
 Exchange::~Exchange() {
   // A fetch others wait on goes on without this exchange's client, if the ticket can carry it.
-  if (cache_ && upstream_ && !cache_served_ && response_started_ && upstream_->parser().in_body() &&
-      cache_->carry_on(upstream_, ctx_, generation_, timeouts().upstream_response_ms)) {
-    cache_.release();  // it ends itself with the fetch
-    upstream_ = nullptr;
-  }
+  if (cache_ && upstream_ && !cache_served_ && response_started_ && upstream_->parser().in_body())
+    hand_over_fetch("", 0);
   cache_.reset();  // it may end a fetch others wait on, while its generation is still held
   if (finding_origin_) ctx_.origins->cancel(this);
   ctx_.backend_slots.leave(this);
@@ -261,6 +258,10 @@ void Exchange::finish(Outcome fallback) {
 
 void Exchange::abort(Outcome outcome) {
   if (refreshing_) return end_refresh();
+  // A backend that failed mid-response is not read on by anyone (a cache ticket would).
+  if (outcome == Outcome::kUpstreamReset || outcome == Outcome::kUpstreamTimeout ||
+      outcome == Outcome::kBadResponse)
+    release_upstream(false);
   if (!outcome_set_) {
     record_.outcome = outcome;
     outcome_set_ = true;

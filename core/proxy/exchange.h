@@ -137,6 +137,7 @@ class Exchange final : public UpstreamUser,
   bool cache_error();
   void end_refresh();
   bool hand_over_refresh(const char* unread, size_t length);
+  bool hand_over_fetch(const char* unread, size_t length);
   static void response_body(void* self, const char* data, size_t length);
 
   // After a 101 (tunnel.cpp).

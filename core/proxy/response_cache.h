@@ -18,6 +18,26 @@ class ClientSide;
 class UpstreamConnection;
 struct Generation;
 struct WorkerContext;
+}  // namespace sluice::core
+namespace sluice::balancer {
+struct BackendState;
+}  // namespace sluice::balancer
+namespace sluice::core {
+
+// A backend response an exchange hands to its cache ticket to read to the end on its own
+// (CacheTicket::carry_on), with what the exchange held for it.
+struct CarriedFetch {
+  UpstreamConnection* connection;
+  WorkerContext& ctx;
+  Generation* generation;  // the exchange's: held until the fetch ends
+  uint32_t response_timeout_ms;
+  const char* unread = "";  // response bytes received after the head, not parsed yet
+  size_t unread_length = 0;
+  // The backend's in-flight count and max_connections slot, given back when the fetch ends.
+  balancer::BackendState* counted = nullptr;
+  const balancer::BackendState* slot = nullptr;
+  std::string_view upstream = {};
+};
 
 // A response the cache sent the client itself: what the exchange's record needs of it.
 struct CachedAnswer {
@@ -72,16 +92,10 @@ class CacheTicket {
   // For the record: "hit", "miss", "stale", "revalidated", "collapsed", "bypass" ...
   virtual std::string_view outcome() const = 0;
   // The exchange is ending while the backend is still sending the body (its client went away,
-  // or a refresh's client has its answer): true when the ticket reads the rest itself, from
-  // the `unread` bytes already received on. It then owns the connection and itself, holds
-  // `generation` until it is done, and the exchange lets go of both without closing or
-  // deleting them.
-  virtual bool carry_on(UpstreamConnection*, WorkerContext&, Generation*, uint32_t,
-                        const char* unread = nullptr, size_t unread_length = 0) {
-    (void)unread;
-    (void)unread_length;
-    return false;
-  }
+  // or a refresh's client has its answer): true when the ticket reads the rest itself. It then
+  // owns the connection, what the exchange held for it, and itself; the exchange lets go of
+  // them without closing, giving back or deleting anything.
+  virtual bool carry_on(const CarriedFetch&) { return false; }
 };
 
 // A request as the cache sees it.

@@ -302,7 +302,9 @@ void Worker::on_drain_tick(uv_timer_t* timer) {
   }
   ctx.upstreams.close_all();
   if (ctx.client_count > 0) return;
-  // Fetches carried on for waiting requests end with the last client: nobody is left to wait.
+  // Fetches carried on may be read by requests on workers still running: they end on their
+  // own, or at the drain deadline.
+  if (w->cache_wake_->carrying() && uv_now(&w->loop_) < w->drain_deadline_) return;
   w->cache_wake_->abandon_carried();
   w->close_admin();
   uv_close(reinterpret_cast<uv_handle_t*>(&w->drain_timer_), nullptr);
