@@ -456,6 +456,26 @@ def test_a_refresh_with_a_slow_body_leaves_the_client_connection_free():
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert len(asked(backend, "/slowb")) == 2
+        assert wait_for_log(proxy, r'"target":"/slowb".*"cache":"stale"', 3.0), proxy.log_tail()
+
+
+def test_a_refresh_of_an_empty_body_ends_at_once():
+    count = {"n": 0}
+
+    def empty(ex):
+        count["n"] += 1
+        ex.respond(200, b"", [("Cache-Control", "max-age=%d, stale-while-revalidate=30" %
+                                (1 if count["n"] == 1 else 60)), ("X-Gen", str(count["n"]))])
+
+    with Backend(answering({"/empty": empty})) as backend, Sluice(cached(backend)) as proxy:
+        proxy.get("/empty")
+        time.sleep(1.1)
+        assert proxy.get("/empty").header("X-Gen") == "1"  # stale; starts the refresh
+        deadline = time.monotonic() + 1.0  # well inside any backend timeout
+        while proxy.get("/empty").header("X-Gen") != "2":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert len(asked(backend, "/empty")) == 2
 
 
 def test_a_failed_background_refresh_is_tried_again_by_the_next_stale_hit():
