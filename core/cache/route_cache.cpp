@@ -4,7 +4,7 @@
 
 #include <llhttp.h>
 
-#include <ctime>
+#include <algorithm>
 
 #include "core/cache/answer.h"
 #include "core/cache/fill.h"
@@ -29,19 +29,17 @@ void stale_status(const StoredResponse& stored, int64_t now, const char* detail,
 
 }  // namespace
 
-int64_t wall_seconds() {
-  timespec now;
-  clock_gettime(CLOCK_REALTIME_COARSE, &now);
-  return static_cast<int64_t>(now.tv_sec);
+std::string cache_origin(std::string_view scheme, std::string_view host) {
+  std::string origin;
+  origin.reserve(scheme.size() + 3 + host.size());
+  origin.append(scheme).append("://");
+  for (char c : host) origin.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+  return origin;
 }
 
 std::string cache_key(std::string_view scheme, const MessageHead& request) {
-  std::string key;
-  const std::string_view host = request.host(), target = request.origin_target();
-  key.reserve(scheme.size() + 3 + host.size() + target.size());
-  key.append(scheme).append("://");
-  for (char c : host) key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
-  key.append(target);
+  std::string key = cache_origin(scheme, request.host());
+  key.append(request.origin_target());
   return key;
 }
 
@@ -195,31 +193,18 @@ TapStep Invalidation::on_response_head(const MessageHead& response, std::string_
 
 void Invalidation::invalidate_location(std::string_view value) {
   if (value.empty()) return;
-  if (value[0] == '/' && (value.size() == 1 || value[1] != '/')) {
-    std::string key;
-    key.append(scheme_).append("://");
-    for (char c : request_.host())
-      key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+  std::string key = cache_origin(scheme_, request_.host());
+  if (value[0] == '/' && (value.size() == 1 || value[1] != '/')) {  // a path on this origin
     key.append(value);
     cache_.shared().store.erase(key);
     return;
   }
-  // An absolute URI of the same origin: scheme and host as the request's (case-insensitive).
-  std::string key(value);
-  const size_t host_end =
-      key.find('/', key.find("://") == std::string::npos ? 0 : key.find("://") + 3);
-  for (size_t i = 0; i < key.size() && i < host_end; ++i)
-    if (key[i] >= 'A' && key[i] <= 'Z') key[i] = static_cast<char>(key[i] + 32);
-  std::string origin;
-  origin.append(scheme_).append("://");
-  for (char c : request_.host())
-    origin.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
-  if (host_end == std::string::npos) {
-    if (key != origin) return;
-    key.push_back('/');
-  } else if (key.compare(0, host_end, origin) != 0) {
-    return;
-  }
+  // An absolute URI counts when its scheme and host are the request's (case-insensitive).
+  const size_t scheme_end = value.find("://");
+  if (scheme_end == std::string_view::npos) return;
+  const size_t host_end = std::min(value.find('/', scheme_end + 3), value.size());
+  if (!equals_ignore_case(value.substr(0, host_end), key)) return;
+  key.append(host_end < value.size() ? value.substr(host_end) : std::string_view("/"));
   cache_.shared().store.erase(key);
 }
 

@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "core/cache/cache_control.h"
+#include "core/cache/clock.h"
 #include "core/cache/flight.h"
 #include "core/cache/store.h"
 #include "core/proxy/response_cache.h"
@@ -66,11 +67,10 @@ class WorkerCache final : public ResponseCache {
   std::shared_ptr<WorkerWake> wake_;
 };
 
-// The primary key of a request (RFC 9111 4): scheme, the host in lower case, and the target
-// as the backend gets it. The method is not part of it: HEAD is answered from GET's response.
+// The primary key of a request (RFC 9111 4): its origin ("scheme://host", the host in lower
+// case) and the target as the backend gets it. The method is not part of it: HEAD is answered
+// from GET's response.
+std::string cache_origin(std::string_view scheme, std::string_view host);
 std::string cache_key(std::string_view scheme, const MessageHead& request);
-
-// The wall clock in whole seconds, which every worker reads alike.
-int64_t wall_seconds();
 
 }  // namespace sluice::core::cache

@@ -2,18 +2,13 @@
 // freed outside the locks (the last shared_ptr may be a hit's, released on its worker).
 #include "core/cache/store.h"
 
-#include <chrono>
 #include <functional>
+
+#include "core/cache/clock.h"
 
 namespace sluice::core::cache {
 
 namespace {
-
-uint64_t steady_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 bool case_insensitive_value(std::string_view name) {
   return equals_ignore_case(name, "accept-encoding") ||

@@ -3,22 +3,11 @@
 // goes to the backend itself when the flight will share nothing.
 #include <llhttp.h>
 
-#include <chrono>
-
 #include "core/cache/answer.h"
+#include "core/cache/clock.h"
 #include "core/cache/fill.h"
 
 namespace sluice::core::cache {
-
-namespace {
-
-uint64_t steady_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-}  // namespace
 
 Wait::Wait(WorkerCache& cache, std::shared_ptr<Flight> flight, const CacheQuery& query,
            ClientSide& client, CacheWaiter* waiter)

@@ -383,6 +383,25 @@ def test_a_successful_post_invalidates_the_target_and_its_location():
         assert len(asked(backend, "/other")) == 2
 
 
+def test_an_absolute_location_invalidates_only_on_the_same_origin():
+    def put(ex):
+        ex.read_body()
+        where = "HTTP://Sluice.Test/same" if ex.request.target == "/a" else "http://elsewhere.test/far"
+        ex.respond(204, b"", [("Content-Location", where)], framing="none")
+
+    with Backend(answering({"/a": lambda ex: put(ex) if ex.request.method == "PUT" else
+                            ex.respond(200, b"a", [("Cache-Control", "max-age=60")]),
+                            "/b": lambda ex: put(ex)})) as backend, \
+            Sluice(cached(backend)) as proxy:
+        for target in ("/same", "/far"):
+            proxy.get(target)
+        with Client(proxy.port) as c:
+            assert_status(c.exchange("PUT", "/a", body=b"x"), 204)
+            assert_status(c.exchange("PUT", "/b", body=b"x"), 204)
+        assert "stored" in status_of(proxy.get("/same"))  # same origin, whatever its case
+        assert "hit" in status_of(proxy.get("/far"))  # another host: left alone
+
+
 # --------------------------------------------------------------------------- ranges
 
 def test_a_range_request_is_answered_from_a_stored_response():
@@ -545,19 +564,24 @@ def test_without_stale_if_error_a_backend_error_reaches_the_client():
 
 # --------------------------------------------------------------------------- collapsing
 
-def test_concurrent_misses_make_one_backend_request_and_are_served_as_it_streams():
-    size = 2 * MiB
-    release = threading.Event()
-
-    def slow_body(ex):
+def half_then_rest(size: int, release: threading.Event):
+    """A cacheable body of `size` bytes: "a" for its first half at once, then "b" for the rest
+    once `release` is set."""
+    def handler(ex):
         ex.send_head(200, [("Cache-Control", "max-age=60"), ("Content-Length", str(size))])
         ex.send(b"a" * (size // 2))
         release.wait(20)
         ex.send(b"b" * (size - size // 2))
+    return handler
+
+
+def test_concurrent_misses_make_one_backend_request_and_are_served_as_it_streams():
+    size = 2 * MiB
+    release = threading.Event()
 
     # Four workers: the clients' connections land on all of them, and every one waits on the
     # one fetch, whichever worker makes it.
-    with Backend(answering({"/big": slow_body})) as backend, \
+    with Backend(answering({"/big": half_then_rest(size, release)})) as backend, \
             Sluice(cached(backend, workers=4)) as proxy:
         clients = [Client(proxy.port, timeout=20) for _ in range(100)]
         try:
@@ -586,13 +610,7 @@ def test_waiting_requests_get_the_whole_response_when_the_fetching_client_goes_a
     size = 2 * MiB
     release = threading.Event()
 
-    def slow_body(ex):
-        ex.send_head(200, [("Cache-Control", "max-age=60"), ("Content-Length", str(size))])
-        ex.send(b"a" * (size // 2))
-        release.wait(20)
-        ex.send(b"b" * (size - size // 2))
-
-    with Backend(answering({"/gone": slow_body})) as backend, \
+    with Backend(answering({"/gone": half_then_rest(size, release)})) as backend, \
             Sluice(cached(backend, workers=2)) as proxy:
         fetching = Client(proxy.port, timeout=20)
         waiting = [Client(proxy.port, timeout=20) for _ in range(10)]
